@@ -1,0 +1,111 @@
+/**
+ * Manifest and index schemas (zod). They validate what the registry needs to trust: the
+ * descriptors it will follow. Unknown fields pass through untouched, because the registry always
+ * serves the exact bytes that were pushed and never re-encodes a manifest.
+ */
+import { z } from "zod";
+import { isSha256Digest, type Digest } from "./digest.ts";
+import { RegistryError } from "./errors.ts";
+import { isIndexMediaType, isManifestMediaType, MediaType, type ManifestMediaType } from "./media-types.ts";
+
+const digestSchema = z
+  .string()
+  .refine(isSha256Digest, { message: "must be a sha256 digest" })
+  .transform((s) => s as Digest);
+
+export const platformSchema = z.looseObject({
+  architecture: z.string(),
+  os: z.string(),
+  "os.version": z.string().optional(),
+  "os.features": z.array(z.string()).optional(),
+  variant: z.string().optional(),
+});
+export type Platform = z.infer<typeof platformSchema>;
+
+export const descriptorSchema = z.looseObject({
+  mediaType: z.string().min(1),
+  digest: digestSchema,
+  size: z.number().int().nonnegative(),
+  urls: z.array(z.string()).optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+  artifactType: z.string().optional(),
+  platform: platformSchema.optional(),
+});
+export type Descriptor = z.infer<typeof descriptorSchema>;
+
+export const imageManifestSchema = z.looseObject({
+  schemaVersion: z.literal(2),
+  mediaType: z.string().optional(),
+  artifactType: z.string().optional(),
+  config: descriptorSchema,
+  layers: z.array(descriptorSchema),
+  subject: descriptorSchema.optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+});
+export type ImageManifest = z.infer<typeof imageManifestSchema>;
+
+export const imageIndexSchema = z.looseObject({
+  schemaVersion: z.literal(2),
+  mediaType: z.string().optional(),
+  artifactType: z.string().optional(),
+  manifests: z.array(descriptorSchema),
+  subject: descriptorSchema.optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+});
+export type ImageIndex = z.infer<typeof imageIndexSchema>;
+
+export type ParsedManifest =
+  | { kind: "manifest"; mediaType: ManifestMediaType; manifest: ImageManifest }
+  | { kind: "index"; mediaType: ManifestMediaType; manifest: ImageIndex };
+
+/**
+ * Parses pushed manifest bytes. The media type comes from the body's `mediaType` if present,
+ * otherwise from the request's Content-Type; when both are present they must agree.
+ */
+export function parseManifest(bytes: Uint8Array, contentType: string | null): ParsedManifest {
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes));
+  } catch (e) {
+    throw new RegistryError("MANIFEST_INVALID", "manifest is not valid UTF-8 JSON", { reason: String(e) });
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    throw new RegistryError("MANIFEST_INVALID", "manifest must be a JSON object");
+  }
+  const declared = (json as { mediaType?: unknown }).mediaType;
+  const header = contentType?.split(";")[0]?.trim() || undefined;
+  if (declared !== undefined && typeof declared !== "string") {
+    throw new RegistryError("MANIFEST_INVALID", "mediaType must be a string");
+  }
+  if (declared && header && declared !== header && header !== "application/json") {
+    throw new RegistryError("MANIFEST_INVALID", "mediaType in the body does not match Content-Type", {
+      body: declared,
+      contentType: header,
+    });
+  }
+  const mediaType = declared ?? header ?? guessMediaType(json);
+  if (!mediaType || !isManifestMediaType(mediaType)) {
+    throw new RegistryError("MANIFEST_INVALID", "unsupported manifest media type", {
+      mediaType: mediaType ?? null,
+      supported: [MediaType.OciManifest, MediaType.OciIndex, MediaType.DockerManifest, MediaType.DockerManifestList],
+    });
+  }
+  const schema = isIndexMediaType(mediaType) ? imageIndexSchema : imageManifestSchema;
+  const result = schema.safeParse(json);
+  if (!result.success) {
+    throw new RegistryError("MANIFEST_INVALID", "manifest does not match its schema", {
+      mediaType,
+      issues: result.error.issues.slice(0, 10).map((i) => ({ path: i.path.join("."), message: i.message })),
+    });
+  }
+  return isIndexMediaType(mediaType)
+    ? { kind: "index", mediaType, manifest: result.data as ImageIndex }
+    : { kind: "manifest", mediaType, manifest: result.data as ImageManifest };
+}
+
+/** OCI manifests may omit mediaType; the shape then tells which it is. */
+function guessMediaType(json: object): string | undefined {
+  if ("manifests" in json) return MediaType.OciIndex;
+  if ("config" in json && "layers" in json) return MediaType.OciManifest;
+  return undefined;
+}

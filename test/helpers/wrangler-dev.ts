@@ -1,0 +1,132 @@
+/**
+ * The registry started the way a user starts it: `wrangler dev` (from node_modules) serving the
+ * Worker with local R2 and KV. Each instance gets its own port and, unless told otherwise, its
+ * own persistence directory, so tests never see or touch the user's `.wrangler/state`.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, openSync, closeSync, readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort, REPO_ROOT, sleep, tail } from "./process.ts";
+
+export interface RegistryOptions {
+  /** Worker vars, passed as `--var KEY:VALUE` (they override wrangler.toml's [vars]). */
+  vars?: Record<string, string>;
+  /** Persist R2/KV here and keep it on stop; by default a temp dir that stop() removes. */
+  persistDir?: string;
+  /** How long to wait for GET /v2/ to answer. */
+  startTimeoutMs?: number;
+}
+
+export interface Registry {
+  /** http://127.0.0.1:PORT, no trailing slash. */
+  url: string;
+  /** 127.0.0.1:PORT, as image references spell the host. */
+  host: string;
+  port: number;
+  persistDir: string;
+  /** wrangler's output, one request per line ("POST /v2/... 201 Created"): kept after stop. */
+  logPath: string;
+  /** The log so far. */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/** Where wrangler logs go: outside the temp persistence dirs, so they survive a failed run. */
+export const LOG_DIR = join(tmpdir(), "2dfs-e2e-logs");
+
+const WRANGLER_JS = join(REPO_ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
+
+export async function startRegistry(opts: RegistryOptions = {}): Promise<Registry> {
+  const port = await freePort();
+  const inspectorPort = await freePort();
+  const ownsPersistDir = opts.persistDir === undefined;
+  const persistDir = opts.persistDir ?? (await mkdtemp(join(tmpdir(), "2dfs-registry-")));
+  mkdirSync(LOG_DIR, { recursive: true });
+  const logPath = join(LOG_DIR, `wrangler-${port}-${Date.now()}.log`);
+  const logFd = openSync(logPath, "a");
+
+  const args = [
+    WRANGLER_JS,
+    "dev",
+    "--ip", "127.0.0.1",
+    "--port", String(port),
+    "--inspector-port", String(inspectorPort),
+    "--persist-to", persistDir,
+    "--show-interactive-dev-session=false",
+    "--log-level", "info",
+  ];
+  for (const [k, v] of Object.entries(opts.vars ?? {})) args.push("--var", `${k}:${v}`);
+
+  // process.execPath: the Node that runs the tests (24), not whatever `node` is first on PATH.
+  // detached: wrangler and its workerd child form their own process group, killed as one.
+  const child = spawn(process.execPath, args, {
+    cwd: REPO_ROOT,
+    detached: true,
+    stdio: ["ignore", logFd, logFd],
+    env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", FORCE_COLOR: "0" },
+  });
+  closeSync(logFd);
+  const log = (): string => readFileSync(logPath, "utf8");
+  const url = `http://127.0.0.1:${port}`;
+
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    await killGroup(child);
+    if (ownsPersistDir) await rm(persistDir, { recursive: true, force: true });
+  };
+
+  try {
+    await waitUntilServing(url, child, opts.startTimeoutMs ?? 60_000);
+  } catch (e) {
+    await stop();
+    throw new Error(`${(e as Error).message}\nwrangler log (${logPath}):\n${tail(log(), 30)}`);
+  }
+  return { url, host: `127.0.0.1:${port}`, port, persistDir, logPath, log, stop };
+}
+
+/** Ready means the Worker itself answers /v2/: 200, or 401 when auth is on. */
+async function waitUntilServing(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "no answer";
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`wrangler dev exited (${child.exitCode ?? child.signalCode}) before serving`);
+    }
+    try {
+      const res = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(2_000) });
+      await res.body?.cancel();
+      if (res.status === 200 || res.status === 401) return;
+      last = `GET /v2/ answered ${res.status}`;
+    } catch (e) {
+      last = String((e as Error).cause ?? e);
+    }
+    await sleep(200);
+  }
+  throw new Error(`wrangler dev did not serve ${url}/v2/ within ${timeoutMs} ms (${last})`);
+}
+
+async function killGroup(child: ChildProcess): Promise<void> {
+  const pid = child.pid;
+  if (pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  signalGroup(pid, "SIGTERM");
+  const graceful = await Promise.race([exited.then(() => true), sleep(5_000).then(() => false)]);
+  if (!graceful) {
+    signalGroup(pid, "SIGKILL");
+    await exited;
+  }
+  // workerd may outlive wrangler for a moment; make sure nothing of the group is left.
+  signalGroup(pid, "SIGKILL");
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // The group is already gone.
+  }
+}

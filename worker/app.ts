@@ -1,0 +1,49 @@
+/**
+ * The registry application: middleware order, the routes, and the one place where errors become
+ * OCI error JSON. Routes are mounted under /v2; everything they need comes from `c.var.store`.
+ */
+import { Hono } from "hono";
+import { ERROR_CODES, RegistryError } from "../core/oci/errors.ts";
+import type { AppEnv } from "./env.ts";
+import { blobs } from "./routes/blobs.ts";
+import { listing } from "./routes/listing.ts";
+import { manifests } from "./routes/manifests.ts";
+import { uploads } from "./routes/uploads.ts";
+import { createStore } from "./storage/store.ts";
+
+export function createApp(): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.use("*", async (c, next) => {
+    c.set("store", createStore(c.env));
+    await next();
+    c.header("Docker-Distribution-API-Version", "registry/2.0");
+  });
+
+  app.get("/v2/", (c) => c.json({}));
+  app.get("/v2", (c) => c.redirect("/v2/", 301));
+
+  const v2 = new Hono<AppEnv>();
+  // Uploads first: `/blobs/uploads/` must not be taken for a blob whose digest is "uploads".
+  v2.route("/", uploads);
+  v2.route("/", blobs);
+  v2.route("/", manifests);
+  v2.route("/", listing);
+  app.route("/v2", v2);
+
+  app.notFound(() => renderError(new RegistryError("NOT_FOUND", undefined, undefined)));
+  app.onError((err) => {
+    if (err instanceof RegistryError) return renderError(err);
+    // A fault of ours: log it for `wrangler tail`, answer without internals.
+    console.error("internal error", err);
+    return renderError(new RegistryError("INTERNAL", ERROR_CODES.INTERNAL.message));
+  });
+  return app;
+}
+
+export function renderError(err: RegistryError): Response {
+  const headers = new Headers(err.headers);
+  headers.set("Content-Type", "application/json");
+  headers.set("Docker-Distribution-API-Version", "registry/2.0");
+  return new Response(JSON.stringify(err.toJSON()), { status: err.status, headers });
+}

@@ -1,0 +1,78 @@
+/** Small HTTP helpers the routes share: repository names from the path, lengths, ranges, Link headers. */
+import type { Context } from "hono";
+import { RegistryError } from "../core/oci/errors.ts";
+import { validateName } from "../core/oci/reference.ts";
+import type { AppEnv } from "./env.ts";
+
+/** The repository named in the path, validated against the spec grammar before any key is built. */
+export function repoName(c: Context<AppEnv>): string {
+  return validateName(c.req.param("name") ?? "");
+}
+
+/** Content-Length as a number, or undefined when the body is streamed without one. */
+export function contentLength(req: Request): number | undefined {
+  const h = req.headers.get("content-length");
+  if (h === null) return undefined;
+  if (!/^\d+$/.test(h.trim())) throw new RegistryError("SIZE_INVALID", "malformed Content-Length", { value: h });
+  return Number(h);
+}
+
+/** Whether the request carries a body: a positive Content-Length, or a streamed (chunked) body. */
+export function hasBody(req: Request): boolean {
+  const len = contentLength(req);
+  if (len !== undefined) return len > 0;
+  return req.body !== null;
+}
+
+/** Absolute URL on this registry: the reference builder insists on absolute Locations, and every client accepts them. */
+export function absolute(c: Context<AppEnv>, path: string): string {
+  return new URL(path, c.req.url).toString();
+}
+
+/** Upload progress as the spec reports it: the inclusive range of bytes received, "0-0" when none. */
+export function uploadRange(offset: number): string {
+  return `0-${Math.max(0, offset - 1)}`;
+}
+
+export interface PageParams {
+  n: number;
+  last?: string;
+}
+
+/** `n` and `last` for tag and catalog listing. */
+export function pageParams(c: Context<AppEnv>, defaultN: number, maxN: number): PageParams {
+  const nRaw = c.req.query("n");
+  let n = defaultN;
+  if (nRaw !== undefined) {
+    if (!/^\d{1,9}$/.test(nRaw)) {
+      throw new RegistryError("PAGINATION_NUMBER_INVALID", "n must be a non-negative integer", { n: nRaw.slice(0, 20) });
+    }
+    n = Math.min(Number(nRaw), maxN);
+  }
+  const last = c.req.query("last");
+  return last === undefined || last === "" ? { n } : { n, last };
+}
+
+/** RFC 5988 Link header for the next page. */
+export function nextLink(path: string, n: number, last: string): string {
+  return `<${path}?n=${n}&last=${encodeURIComponent(last)}>; rel="next"`;
+}
+
+/** A single `bytes=` range, resolved against the blob's size (RFC 9110 §14.1.2). */
+export function parseRange(header: string | undefined, size: number): { offset: number; length: number } | undefined {
+  if (!header) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === "" && m[2] === "")) return undefined; // not a single byte range: serve the whole blob
+  const unsatisfiable = () =>
+    new RegistryError("RANGE_INVALID", undefined, { range: header, size }, { "Content-Range": `bytes */${size}` });
+  if (m[1] === "") {
+    const suffix = Number(m[2]);
+    if (suffix === 0 || size === 0) throw unsatisfiable();
+    const length = Math.min(suffix, size);
+    return { offset: size - length, length };
+  }
+  const start = Number(m[1]);
+  const end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
+  if (start >= size || end < start) throw unsatisfiable();
+  return { offset: start, length: end - start + 1 };
+}

@@ -1,0 +1,90 @@
+/** GET, HEAD, PUT and DELETE of manifests by tag or digest. */
+import { Hono } from "hono";
+import type { Context } from "hono";
+import { sha256, type Digest } from "../../core/oci/digest.ts";
+import { RegistryError } from "../../core/oci/errors.ts";
+import { parseManifest, type Descriptor, type ParsedManifest } from "../../core/oci/manifest.ts";
+import { isIndexMediaType } from "../../core/oci/media-types.ts";
+import { parseReference } from "../../core/oci/reference.ts";
+import type { AppEnv } from "../env.ts";
+import { absolute, repoName } from "../http.ts";
+import { negotiate } from "../manifests/accept.ts";
+import { resolveManifest } from "../manifests/resolve.ts";
+import { checkReferences } from "../manifests/verify.ts";
+import type { ReferrerRecord } from "../storage/manifests.ts";
+import { readLimited } from "../storage/streams.ts";
+
+export const manifests = new Hono<AppEnv>();
+
+/** Manifests are small; anything larger is refused before it is read into memory. */
+const MANIFEST_MAX_BYTES = 4 * 1024 * 1024;
+
+manifests.on(["GET", "HEAD"], "/:name{.+}/manifests/:reference", async (c) => {
+  const name = repoName(c);
+  const ref = parseReference(c.req.param("reference"));
+  const found = await resolveManifest(c, name, ref);
+  const m = await negotiate(c, name, found);
+  const headers = new Headers({
+    "Content-Type": m.mediaType,
+    "Content-Length": String(m.bytes.byteLength),
+    "Docker-Content-Digest": m.digest,
+    ETag: `"${m.digest}"`,
+    // By digest the bytes can never change; a tag can move, so caches must ask again.
+    "Cache-Control": ref.kind === "digest" ? "public, max-age=31536000, immutable" : "no-cache",
+  });
+  if (c.req.header("if-none-match") === `"${m.digest}"`) return new Response(null, { status: 304, headers });
+  return new Response(c.req.method === "HEAD" ? null : m.bytes, { status: 200, headers });
+});
+
+manifests.put("/:name{.+}/manifests/:reference", async (c) => {
+  const name = repoName(c);
+  const ref = parseReference(c.req.param("reference"));
+  const store = c.var.store;
+  const bytes = await readLimited(c.req.raw.body, MANIFEST_MAX_BYTES);
+  const parsed = parseManifest(bytes, c.req.header("content-type") ?? null);
+  const digest = await sha256(bytes);
+  if (ref.kind === "digest" && ref.digest !== digest) {
+    throw new RegistryError("DIGEST_INVALID", "manifest digest does not match its bytes", {
+      reference: ref.digest,
+      computed: digest,
+    });
+  }
+  await checkReferences(c, name, parsed, bytes);
+  const referrer = referrerOf(parsed, digest, bytes.byteLength);
+  await store.manifests.put(
+    name,
+    { digest, mediaType: parsed.mediaType, bytes },
+    ref.kind === "tag" ? ref.tag : undefined,
+    referrer,
+  );
+  await store.catalog.touch(name);
+  const headers: Record<string, string> = {
+    Location: absolute(c, `/v2/${name}/manifests/${digest}`),
+    "Docker-Content-Digest": digest,
+    "Content-Length": "0",
+  };
+  if (referrer) headers["OCI-Subject"] = referrer.subject;
+  return new Response(null, { status: 201, headers });
+});
+
+manifests.delete("/:name{.+}/manifests/:reference", async (c: Context<AppEnv>) => {
+  const name = repoName(c);
+  const ref = parseReference(c.req.param("reference") ?? "");
+  const store = c.var.store.manifests;
+  const deleted = ref.kind === "digest" ? await store.delete(name, ref.digest) : await store.deleteTag(name, ref.tag);
+  if (!deleted) throw new RegistryError("MANIFEST_UNKNOWN", undefined, { reference: c.req.param("reference") });
+  return c.body(null, 202);
+});
+
+/** The descriptor the referrers API lists for a manifest that names a subject. */
+function referrerOf(parsed: ParsedManifest, digest: Digest, size: number): ReferrerRecord | undefined {
+  const subject = parsed.manifest.subject;
+  if (!subject) return undefined;
+  const m = parsed.manifest;
+  const artifactType =
+    m.artifactType ?? (parsed.kind === "manifest" && !isIndexMediaType(parsed.mediaType) ? parsed.manifest.config.mediaType : undefined);
+  const descriptor: Descriptor = { mediaType: parsed.mediaType, digest, size };
+  if (artifactType) descriptor.artifactType = artifactType;
+  if (m.annotations) descriptor.annotations = m.annotations;
+  return { subject: subject.digest, descriptor };
+}

@@ -1,0 +1,175 @@
+/**
+ * Blob storage: bytes stored once per digest under `blobs/`, linked into repositories. A link
+ * carries what a reader needs (size, compression, where the bytes are), so serving a blob costs
+ * one HEAD of the link and one ranged GET of the bytes.
+ */
+import type { Digest } from "../../core/oci/digest.ts";
+import { hexOf } from "../../core/oci/digest.ts";
+import { RegistryError } from "../../core/oci/errors.ts";
+import { sniffCompression, type Compression } from "../../core/oci/media-types.ts";
+import { keys } from "./keys.ts";
+import { digestOf, peek } from "./streams.ts";
+
+export interface BlobInfo {
+  digest: Digest;
+  size: number;
+  compression: Compression;
+  /** The R2 key holding the bytes: the blob key itself, or a `data/` object from a chunked upload. */
+  location: string;
+}
+
+export interface ByteRange {
+  offset: number;
+  length: number;
+}
+
+/** R2's limit for a single-part object; larger blobs arrive through multipart (chunked) uploads. */
+export const R2_SINGLE_PUT_MAX = 5 * 1024 ** 3 - 5 * 1024 ** 2;
+
+function toMeta(info: BlobInfo): Record<string, string> {
+  return { size: String(info.size), comp: info.compression, loc: info.location };
+}
+
+function fromMeta(digest: Digest, key: string, meta: Record<string, string> | undefined, size: number): BlobInfo {
+  return {
+    digest,
+    size: meta?.size !== undefined ? Number(meta.size) : size,
+    compression: (meta?.comp as Compression | undefined) ?? "none",
+    location: meta?.loc ?? key,
+  };
+}
+
+export class BlobStore {
+  private readonly bucket: R2Bucket;
+  constructor(bucket: R2Bucket) {
+    this.bucket = bucket;
+  }
+
+  /** The blob as linked into `repo`, or null when the repository does not have it. */
+  async stat(repo: string, digest: Digest): Promise<BlobInfo | null> {
+    const link = await this.bucket.head(keys.blobLink(repo, digest));
+    return link ? fromMeta(digest, keys.blob(digest), link.customMetadata, link.size) : null;
+  }
+
+  /** The blob as stored globally, whichever repositories link it. */
+  async statGlobal(digest: Digest): Promise<BlobInfo | null> {
+    const obj = await this.bucket.head(keys.blob(digest));
+    return obj ? fromMeta(digest, keys.blob(digest), obj.customMetadata, obj.size) : null;
+  }
+
+  async open(info: BlobInfo, range?: ByteRange): Promise<ReadableStream<Uint8Array>> {
+    const obj = await this.bucket.get(info.location, range ? { range } : undefined);
+    if (!obj) throw new RegistryError("BLOB_UNKNOWN", "blob data is missing", { digest: info.digest });
+    return obj.body;
+  }
+
+  /** Links a stored blob into a repository (a push, or a cross-repository mount: never a copy). */
+  async link(repo: string, info: BlobInfo): Promise<void> {
+    await this.bucket.put(keys.blobLink(repo, info.digest), null, { customMetadata: toMeta(info) });
+  }
+
+  async unlink(repo: string, digest: Digest): Promise<boolean> {
+    const key = keys.blobLink(repo, digest);
+    if (!(await this.bucket.head(key))) return false;
+    await this.bucket.delete(key);
+    return true;
+  }
+
+  /**
+   * Stores a body of known length under its digest, hashing it natively while it streams. R2 is
+   * also given the expected sha256, so a body that does not match is never written at all.
+   */
+  async putStream(digest: Digest, body: ReadableStream<Uint8Array>, length: number): Promise<BlobInfo> {
+    const existing = await this.statGlobal(digest);
+    if (existing) {
+      // Content-addressed: the stored bytes are already right, but the client's must still match.
+      await verify(digest, body, length);
+      return existing;
+    }
+    const { head, stream } = await peek(body, 4);
+    const info: BlobInfo = { digest, size: length, compression: sniffCompression(head), location: keys.blob(digest) };
+    const [toStore, toHash] = stream.tee();
+    const stored = this.bucket
+      .put(keys.blob(digest), toStore.pipeThrough(new FixedLengthStream(length)), {
+        sha256: hexOf(digest),
+        customMetadata: toMeta(info),
+        httpMetadata: { contentType: "application/octet-stream" },
+      })
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
+    let hashed: { digest: Digest; size: number };
+    try {
+      hashed = await digestOf(toHash);
+    } catch (e) {
+      await stored;
+      throw new RegistryError("BLOB_UPLOAD_INVALID", "request body ended before it was complete", {
+        reason: String(e),
+      });
+    }
+    const putError = await stored;
+    if (hashed.size !== length) {
+      throw new RegistryError("SIZE_INVALID", "body length does not match Content-Length", {
+        expected: length,
+        received: hashed.size,
+      });
+    }
+    if (hashed.digest !== digest) {
+      throw new RegistryError("DIGEST_INVALID", undefined, { expected: digest, computed: hashed.digest });
+    }
+    if (putError) throw putError;
+    return info;
+  }
+
+  /** Stores a small in-memory blob (the tail of a short chunked upload). */
+  async putBytes(digest: Digest, bytes: Uint8Array): Promise<BlobInfo> {
+    const existing = await this.statGlobal(digest);
+    if (existing) return existing;
+    const info: BlobInfo = {
+      digest,
+      size: bytes.byteLength,
+      compression: sniffCompression(bytes.subarray(0, 4)),
+      location: keys.blob(digest),
+    };
+    await this.bucket.put(keys.blob(digest), bytes, {
+      sha256: hexOf(digest),
+      customMetadata: toMeta(info),
+      httpMetadata: { contentType: "application/octet-stream" },
+    });
+    return info;
+  }
+
+  /**
+   * Records a blob whose bytes were assembled elsewhere (a completed multipart object). R2 cannot
+   * rename, so the blob key becomes a 0-byte pointer to the data; no byte is copied.
+   */
+  async adopt(digest: Digest, location: string, size: number, compression: Compression): Promise<BlobInfo> {
+    const existing = await this.statGlobal(digest);
+    if (existing) {
+      await this.bucket.delete(location);
+      return existing;
+    }
+    const info: BlobInfo = { digest, size, compression, location };
+    await this.bucket.put(keys.blob(digest), null, { customMetadata: toMeta(info) });
+    return info;
+  }
+}
+
+async function verify(digest: Digest, body: ReadableStream<Uint8Array>, length: number): Promise<void> {
+  let hashed: { digest: Digest; size: number };
+  try {
+    hashed = await digestOf(body);
+  } catch (e) {
+    throw new RegistryError("BLOB_UPLOAD_INVALID", "request body ended before it was complete", { reason: String(e) });
+  }
+  if (hashed.size !== length) {
+    throw new RegistryError("SIZE_INVALID", "body length does not match Content-Length", {
+      expected: length,
+      received: hashed.size,
+    });
+  }
+  if (hashed.digest !== digest) {
+    throw new RegistryError("DIGEST_INVALID", undefined, { expected: digest, computed: hashed.digest });
+  }
+}

@@ -1,0 +1,29 @@
+/** The repository catalog: one marker object per repository, written on its first push. */
+import { keys } from "./keys.ts";
+import { listNames } from "./manifests.ts";
+
+export class Catalog {
+  private readonly bucket: R2Bucket;
+  constructor(bucket: R2Bucket) {
+    this.bucket = bucket;
+  }
+
+  async exists(repo: string): Promise<boolean> {
+    return (await this.bucket.head(keys.catalog(repo))) !== null;
+  }
+
+  /** Marks the repository as existing; a HEAD first keeps repeated pushes from rewriting the marker. */
+  async touch(repo: string): Promise<void> {
+    if (!(await this.exists(repo))) await this.bucket.put(keys.catalog(repo), null);
+  }
+
+  async list(n: number, last?: string): Promise<{ repositories: string[]; more: boolean }> {
+    const { tags, more } = await listNames(
+      this.bucket,
+      keys.catalogPrefix,
+      n,
+      last === undefined ? undefined : keys.catalog(last),
+    );
+    return { repositories: tags, more };
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * Manifests and tags. A manifest is kept per repository, byte for byte as pushed, with its media
+ * type as the object's Content-Type; a tag is a small object naming a digest.
+ */
+import type { Digest } from "../../core/oci/digest.ts";
+import { RegistryError } from "../../core/oci/errors.ts";
+import type { Descriptor } from "../../core/oci/manifest.ts";
+import type { Reference } from "../../core/oci/reference.ts";
+import { digestFromKey, keys } from "./keys.ts";
+
+export interface StoredManifest {
+  digest: Digest;
+  mediaType: string;
+  bytes: Uint8Array;
+}
+
+export interface ManifestHead {
+  digest: Digest;
+  mediaType: string;
+  size: number;
+}
+
+export interface ReferrerRecord {
+  subject: Digest;
+  descriptor: Descriptor;
+}
+
+export class ManifestStore {
+  private readonly bucket: R2Bucket;
+  constructor(bucket: R2Bucket) {
+    this.bucket = bucket;
+  }
+
+  /** Resolves a tag to a digest (null when the tag does not exist). */
+  async resolveTag(repo: string, tag: string): Promise<Digest | null> {
+    const obj = await this.bucket.head(keys.tag(repo, tag));
+    const d = obj?.customMetadata?.digest;
+    return d ? (d as Digest) : null;
+  }
+
+  async digestOf(repo: string, ref: Reference): Promise<Digest | null> {
+    return ref.kind === "digest" ? ref.digest : this.resolveTag(repo, ref.tag);
+  }
+
+  async head(repo: string, digest: Digest): Promise<ManifestHead | null> {
+    const obj = await this.bucket.head(keys.manifest(repo, digest));
+    if (!obj) return null;
+    return { digest, mediaType: obj.httpMetadata?.contentType ?? "", size: obj.size };
+  }
+
+  async get(repo: string, digest: Digest): Promise<StoredManifest | null> {
+    const obj = await this.bucket.get(keys.manifest(repo, digest));
+    if (!obj) return null;
+    return { digest, mediaType: obj.httpMetadata?.contentType ?? "", bytes: new Uint8Array(await obj.arrayBuffer()) };
+  }
+
+  async exists(repo: string, digest: Digest): Promise<boolean> {
+    return (await this.bucket.head(keys.manifest(repo, digest))) !== null;
+  }
+
+  /** Stores the manifest revision, then its referrer record, then the tag: a reader never sees a tag whose manifest is missing. */
+  async put(repo: string, m: StoredManifest, tag: string | undefined, referrer: ReferrerRecord | undefined): Promise<void> {
+    await this.bucket.put(keys.manifest(repo, m.digest), m.bytes, {
+      httpMetadata: { contentType: m.mediaType },
+      customMetadata: referrer ? { subject: referrer.subject } : {},
+    });
+    if (referrer) {
+      await this.bucket.put(keys.referrer(repo, referrer.subject, m.digest), JSON.stringify(referrer.descriptor), {
+        httpMetadata: { contentType: "application/json" },
+      });
+    }
+    if (tag) await this.bucket.put(keys.tag(repo, tag), m.digest, { customMetadata: { digest: m.digest } });
+  }
+
+  async deleteTag(repo: string, tag: string): Promise<boolean> {
+    const key = keys.tag(repo, tag);
+    if (!(await this.bucket.head(key))) return false;
+    await this.bucket.delete(key);
+    return true;
+  }
+
+  /** Deletes a manifest revision with every tag that points at it and its referrer record. */
+  async delete(repo: string, digest: Digest): Promise<boolean> {
+    const obj = await this.bucket.head(keys.manifest(repo, digest));
+    if (!obj) return false;
+    const doomed: string[] = [];
+    for await (const tag of this.listAll(keys.tagsPrefix(repo), true)) {
+      if (tag.customMetadata?.digest === digest) doomed.push(tag.key);
+    }
+    const subject = obj.customMetadata?.subject as Digest | undefined;
+    if (subject) doomed.push(keys.referrer(repo, subject, digest));
+    doomed.push(keys.manifest(repo, digest));
+    for (let i = 0; i < doomed.length; i += 1000) await this.bucket.delete(doomed.slice(i, i + 1000));
+    return true;
+  }
+
+  /** Tags in lexical order, after `last`, at most `n`. */
+  async listTags(repo: string, n: number, last?: string): Promise<{ tags: string[]; more: boolean }> {
+    const prefix = keys.tagsPrefix(repo);
+    return listNames(this.bucket, prefix, n, last === undefined ? undefined : prefix + last);
+  }
+
+  async referrers(repo: string, subject: Digest): Promise<Descriptor[]> {
+    const out: Descriptor[] = [];
+    const entries: string[] = [];
+    for await (const o of this.listAll(keys.referrersPrefix(repo, subject), false)) entries.push(o.key);
+    await Promise.all(
+      entries.map(async (key) => {
+        const obj = await this.bucket.get(key);
+        if (obj) out.push((await obj.json()) as Descriptor);
+      }),
+    );
+    // Deterministic order, so that repeated GETs give the same bytes.
+    return out.sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
+  }
+
+  /** Every manifest digest stored in a repository. */
+  async *allDigests(repo: string): AsyncGenerator<Digest> {
+    for await (const o of this.listAll(keys.manifestsPrefix(repo), false)) yield digestFromKey(o.key);
+  }
+
+  private async *listAll(prefix: string, withMeta: boolean): AsyncGenerator<R2Object> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.bucket.list({
+        prefix,
+        ...(cursor ? { cursor } : {}),
+        ...(withMeta ? { include: ["customMetadata" as const] } : {}),
+      });
+      yield* page.objects;
+      cursor = page.truncated ? page.cursor : undefined;
+    } while (cursor);
+  }
+}
+
+/**
+ * A page of names under `prefix` (tags, repositories), lexically after `startAfter`. Asks R2 for one
+ * more than wanted, to know whether a next page exists without a second call.
+ */
+export async function listNames(
+  bucket: R2Bucket,
+  prefix: string,
+  n: number,
+  startAfter?: string,
+): Promise<{ tags: string[]; more: boolean }> {
+  const names: string[] = [];
+  let cursor: string | undefined;
+  while (names.length <= n) {
+    const page = await bucket.list({
+      prefix,
+      limit: Math.min(1000, n + 1 - names.length),
+      ...(cursor ? { cursor } : startAfter ? { startAfter } : {}),
+    });
+    for (const o of page.objects) names.push(o.key.slice(prefix.length));
+    if (!page.truncated) break;
+    cursor = page.cursor;
+  }
+  if (n === 0) return { tags: [], more: names.length > 0 };
+  return { tags: names.slice(0, n), more: names.length > n };
+}
+
+export function manifestUnknown(ref: string): RegistryError {
+  return new RegistryError("MANIFEST_UNKNOWN", undefined, { reference: ref });
+}

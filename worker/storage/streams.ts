@@ -1,0 +1,104 @@
+/** Stream plumbing for blob bodies: blobs are many GiB and an isolate has 128 MB, so nothing here buffers a whole blob. */
+import { toHex } from "../../core/oci/digest.ts";
+import type { Digest } from "../../core/oci/digest.ts";
+import { RegistryError } from "../../core/oci/errors.ts";
+
+/** SHA-256 of a stream with workerd's native DigestStream (over 1.6 GB/s, against ~50 MB/s for a JS hash). */
+export async function digestOf(stream: ReadableStream<Uint8Array>): Promise<{ digest: Digest; size: number }> {
+  const ds = new crypto.DigestStream("SHA-256");
+  let size = 0;
+  const counted = stream.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, ctl) {
+        size += chunk.byteLength;
+        ctl.enqueue(chunk);
+      },
+    }),
+  );
+  await counted.pipeTo(ds);
+  return { digest: `sha256:${toHex(await ds.digest)}`, size };
+}
+
+/**
+ * Reads the first `n` bytes of a stream without consuming them: returns those bytes and a stream
+ * that yields the whole content again. Used to learn a blob's compression before it is stored.
+ */
+export async function peek(
+  stream: ReadableStream<Uint8Array>,
+  n: number,
+): Promise<{ head: Uint8Array; stream: ReadableStream<Uint8Array> }> {
+  const reader = stream.getReader();
+  const held: Uint8Array[] = [];
+  let have = 0;
+  let done = false;
+  while (have < n) {
+    const r = await reader.read();
+    if (r.done) {
+      done = true;
+      break;
+    }
+    held.push(r.value);
+    have += r.value.byteLength;
+  }
+  const head = concat(held, Math.min(have, n));
+  const replay = new ReadableStream<Uint8Array>({
+    start(ctl) {
+      for (const c of held) ctl.enqueue(c);
+      if (done) ctl.close();
+    },
+    async pull(ctl) {
+      const r = await reader.read();
+      if (r.done) ctl.close();
+      else ctl.enqueue(r.value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+  return { head, stream: replay };
+}
+
+function concat(chunks: Uint8Array[], limit: number): Uint8Array {
+  const out = new Uint8Array(limit);
+  let at = 0;
+  for (const c of chunks) {
+    if (at >= limit) break;
+    const take = Math.min(c.byteLength, limit - at);
+    out.set(c.subarray(0, take), at);
+    at += take;
+  }
+  return out;
+}
+
+/**
+ * Reads a small body (a manifest) into memory, refusing more than `max` bytes so that a huge body
+ * cannot exhaust the isolate.
+ */
+export async function readLimited(body: ReadableStream<Uint8Array> | null, max: number): Promise<Uint8Array> {
+  if (!body) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = body.getReader();
+  for (;;) {
+    const r = await readOrInvalid(reader);
+    if (r.done) break;
+    total += r.value.byteLength;
+    if (total > max) {
+      await reader.cancel();
+      throw new RegistryError("PAYLOAD_TOO_LARGE", `body exceeds ${max} bytes`, { limit: max });
+    }
+    chunks.push(r.value);
+  }
+  return concat(chunks, total);
+}
+
+/** A client that hangs up mid-body is a bad upload, not a server fault. */
+export async function readOrInvalid<T>(reader: ReadableStreamDefaultReader<T>): Promise<ReadableStreamReadResult<T>> {
+  try {
+    return await reader.read();
+  } catch (e) {
+    throw new RegistryError("BLOB_UPLOAD_INVALID", "request body ended before it was complete", {
+      reason: String(e),
+    });
+  }
+}
