@@ -28,7 +28,7 @@ export const NAMED_PARTITION_PREFIX = "2dfs.partition.";
 const NAME_RE = /^[A-Za-z][A-Za-z0-9_.-]*$/;
 const NUMBER_RE = /^[0-9]+$/;
 
-const SYNTAX =
+export const LABEL_SYNTAX =
   `a semantic tag is <tag>--x1.y1.x2.y2[--x1.y1.x2.y2...] (x = row, y = column, both inclusive, ` +
   `decimal 0..${MAX_COORDINATE}, x1 <= x2, y1 <= y2, at most ${MAX_RECTS} rectangles) ` +
   `or <tag>--<name> for a partition the image names in an annotation ${NAMED_PARTITION_PREFIX}<name>`;
@@ -38,7 +38,7 @@ export class LabelError extends Error {
   readonly reason: string;
 
   constructor(reason: string) {
-    super(`${reason}; ${SYNTAX}`);
+    super(`${reason}; ${LABEL_SYNTAX}`);
     this.name = "LabelError";
     this.reason = reason;
   }

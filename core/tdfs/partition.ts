@@ -168,7 +168,7 @@ function extendConfig(text: string, allotments: readonly Allotment[]): string {
   const ids = allotments.map((a) => JSON.stringify(`sha256:${a.diffid}`));
   const edits: { at: number; remove?: number; insert: string }[] = [];
   if (!diffIds) {
-    // An empty config from Go with no diff_ids key at all: add it at the end of rootfs.
+    // No diff_ids key at all (valid for a config with no base layers): add it at the end of rootfs.
     const close = rootfs.end - 1;
     const empty = Object.keys(JSON.parse(text.slice(rootfs.start, rootfs.end)) as object).length === 0;
     edits.push({ at: close, insert: `${empty ? "" : ","}"diff_ids":[${ids.join(",")}]` });

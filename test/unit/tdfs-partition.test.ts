@@ -222,6 +222,28 @@ describe("partitionManifest", () => {
     );
   });
 
+  it("adds diff_ids to a rootfs that has none, and leaves a null history alone", async () => {
+    const bare = enc(`{"rootfs":{"type":"layers"},"history":null,"x":1}`);
+    const empty = enc(`{"rootfs":{}}`);
+    const expected = [
+      `{"rootfs":{"type":"layers","diff_ids":["sha256:${cells[0]?.diffid}"]},"history":null,"x":1}`,
+      `{"rootfs":{"diff_ids":["sha256:${cells[0]?.diffid}"]}}`,
+    ];
+    for (const [i, config] of [bare, empty].entries()) {
+      const { manifest, manifestBytes } = await childManifest(config, []);
+      const result = await partitionManifest({
+        manifest,
+        manifestBytes,
+        configBytes: config,
+        field,
+        facts,
+        selection: parseLabel("0.0.0.0"),
+      });
+      if (result.kind !== "partition") throw new Error("expected a partition");
+      expect(dec(result.config.bytes)).toBe(expected[i]);
+    }
+  });
+
   it("appends to a pretty-printed config after the last element, leaving its layout alone", async () => {
     const pretty = enc(
       JSON.stringify(

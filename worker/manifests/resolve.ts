@@ -1,18 +1,25 @@
 /**
- * From a reference to stored manifest bytes. Tags and digests are looked up in the store; a miss
- * on a tag is handed to on-demand producers (2DFS partitions) before it becomes MANIFEST_UNKNOWN.
+ * From a reference to manifest bytes. Tags and digests are looked up among pushed manifests
+ * first, so a literal tag always wins; a miss goes to what the registry can produce on request:
+ * derived manifests by digest, and 2DFS partitions for semantic tags.
  */
 import type { Context } from "hono";
 import { RegistryError } from "../../core/oci/errors.ts";
 import type { Reference } from "../../core/oci/reference.ts";
 import type { AppEnv } from "../env.ts";
+import { producePartition } from "../partitions/produce.ts";
 import type { StoredManifest } from "../storage/manifests.ts";
 
 export async function resolveManifest(c: Context<AppEnv>, name: string, ref: Reference): Promise<StoredManifest> {
-  const store = c.var.store.manifests;
-  const digest = await store.digestOf(name, ref);
-  const m = digest ? await store.get(name, digest) : null;
+  const store = c.var.store;
+  const digest = await store.manifests.digestOf(name, ref);
+  const m = digest ? await store.manifests.get(name, digest) : null;
   if (m) return m;
+  const produced =
+    ref.kind === "digest"
+      ? await store.derived.getManifest(name, ref.digest)
+      : await producePartition(store, name, ref.tag);
+  if (produced) return produced;
   const reference = ref.kind === "digest" ? ref.digest : ref.tag;
   throw new RegistryError("MANIFEST_UNKNOWN", undefined, { name, reference });
 }

@@ -3,8 +3,9 @@ import type { Context } from "hono";
 import { RegistryError } from "../../core/oci/errors.ts";
 import type { Descriptor, ParsedManifest } from "../../core/oci/manifest.ts";
 import type { AppEnv } from "../env.ts";
+import { recordFieldFacts } from "../partitions/facts.ts";
 
-export async function checkReferences(c: Context<AppEnv>, name: string, parsed: ParsedManifest, _bytes: Uint8Array): Promise<void> {
+export async function checkReferences(c: Context<AppEnv>, name: string, parsed: ParsedManifest): Promise<void> {
   const store = c.var.store;
   if (parsed.kind === "index") {
     await allExist(parsed.manifest.manifests, (d) => store.manifests.exists(name, d.digest), "manifest");
@@ -14,6 +15,8 @@ export async function checkReferences(c: Context<AppEnv>, name: string, parsed: 
   // Foreign layers (with `urls`) live elsewhere by design and are not required here.
   const blobs = [m.config, ...m.layers.filter((l) => !l.urls?.length)];
   await allExist(blobs, async (d) => (await store.blobs.stat(name, d.digest)) !== null, "blob");
+  // A 2DFS image: its allotments are referenced only from inside the field, so check them there.
+  await recordFieldFacts(store, name, m);
 }
 
 async function allExist(

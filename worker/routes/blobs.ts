@@ -36,7 +36,8 @@ blobs.on(["GET", "HEAD"], "/:name{.+}/blobs/:digest", async (c) => {
     const hit = await caches.default.match(cacheKey(c));
     if (hit) return hit;
   }
-  const info = await store.blobs.stat(name, digest);
+  // Partition configs are derived objects, fetched by digest like any blob.
+  const info = (await store.blobs.stat(name, digest)) ?? (await store.derived.statBlob(name, digest));
   if (!info) throw new RegistryError("BLOB_UNKNOWN", undefined, { digest });
   const headers = blobHeaders(info);
   if (c.req.header("if-none-match") === `"${digest}"`) return new Response(null, { status: 304, headers });

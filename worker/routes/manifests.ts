@@ -5,7 +5,8 @@ import { sha256, type Digest } from "../../core/oci/digest.ts";
 import { RegistryError } from "../../core/oci/errors.ts";
 import { parseManifest, type Descriptor, type ParsedManifest } from "../../core/oci/manifest.ts";
 import { isIndexMediaType } from "../../core/oci/media-types.ts";
-import { parseReference } from "../../core/oci/reference.ts";
+import { parseReference, type Reference } from "../../core/oci/reference.ts";
+import { LABEL_SYNTAX, splitSemanticTag } from "../../core/tdfs/label.ts";
 import type { AppEnv } from "../env.ts";
 import { absolute, repoName } from "../http.ts";
 import { negotiate } from "../manifests/accept.ts";
@@ -21,7 +22,7 @@ const MANIFEST_MAX_BYTES = 4 * 1024 * 1024;
 
 manifests.on(["GET", "HEAD"], "/:name{.+}/manifests/:reference", async (c) => {
   const name = repoName(c);
-  const ref = parseReference(c.req.param("reference"));
+  const ref = pullReference(c.req.param("reference"));
   const found = await resolveManifest(c, name, ref);
   const m = await negotiate(c, name, found);
   const headers = new Headers({
@@ -49,7 +50,7 @@ manifests.put("/:name{.+}/manifests/:reference", async (c) => {
       computed: digest,
     });
   }
-  await checkReferences(c, name, parsed, bytes);
+  await checkReferences(c, name, parsed);
   const referrer = referrerOf(parsed, digest, bytes.byteLength);
   await store.manifests.put(
     name,
@@ -75,6 +76,23 @@ manifests.delete("/:name{.+}/manifests/:reference", async (c: Context<AppEnv>) =
   if (!deleted) throw new RegistryError("MANIFEST_UNKNOWN", undefined, { reference: c.req.param("reference") });
   return c.body(null, 202);
 });
+
+/**
+ * A reference to pull. A semantic tag too long or malformed for the tag grammar is answered like
+ * any other unknown partition (404 with the label syntax), not as a bad request.
+ */
+function pullReference(raw: string): Reference {
+  try {
+    return parseReference(raw);
+  } catch (e) {
+    if (e instanceof RegistryError && e.code === "TAG_INVALID" && splitSemanticTag(raw)) {
+      throw new RegistryError("MANIFEST_UNKNOWN", `"${raw.slice(0, 200)}" is not a valid semantic tag; ${LABEL_SYNTAX}`, {
+        tag: raw.slice(0, 200),
+      });
+    }
+    throw e;
+  }
+}
 
 /** The descriptor the referrers API lists for a manifest that names a subject. */
 function referrerOf(parsed: ParsedManifest, digest: Digest, size: number): ReferrerRecord | undefined {

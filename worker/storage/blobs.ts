@@ -30,7 +30,8 @@ function toMeta(info: BlobInfo): Record<string, string> {
   return { size: String(info.size), comp: info.compression, loc: info.location };
 }
 
-function fromMeta(digest: Digest, key: string, meta: Record<string, string> | undefined, size: number): BlobInfo {
+/** A BlobInfo from the customMetadata of a link or blob object. */
+export function blobInfoFromMeta(digest: Digest, key: string, meta: Record<string, string> | undefined, size: number): BlobInfo {
   return {
     digest,
     size: meta?.size !== undefined ? Number(meta.size) : size,
@@ -48,13 +49,13 @@ export class BlobStore {
   /** The blob as linked into `repo`, or null when the repository does not have it. */
   async stat(repo: string, digest: Digest): Promise<BlobInfo | null> {
     const link = await this.bucket.head(keys.blobLink(repo, digest));
-    return link ? fromMeta(digest, keys.blob(digest), link.customMetadata, link.size) : null;
+    return link ? blobInfoFromMeta(digest, keys.blob(digest), link.customMetadata, link.size) : null;
   }
 
   /** The blob as stored globally, whichever repositories link it. */
   async statGlobal(digest: Digest): Promise<BlobInfo | null> {
     const obj = await this.bucket.head(keys.blob(digest));
-    return obj ? fromMeta(digest, keys.blob(digest), obj.customMetadata, obj.size) : null;
+    return obj ? blobInfoFromMeta(digest, keys.blob(digest), obj.customMetadata, obj.size) : null;
   }
 
   async open(info: BlobInfo, range?: ByteRange): Promise<ReadableStream<Uint8Array>> {

@@ -13,8 +13,13 @@
  *   repos/<name>/_tags/<tag>                    tag -> customMetadata.digest
  *   repos/<name>/_referrers/sha256/<subject>/sha256/<hex>   referrer descriptor (JSON)
  *   repos/<name>/_fields/sha256/<hex>           facts about a field's allotments, recorded at push
- *   derived/...                                 partition results (content-addressed, collectable)
- *   gc/...                                      garbage collector state
+ *   derived/<name>/_manifests/sha256/<hex>      partition manifests and indexes, computed on request
+ *                                               (customMetadata.lastAccess, ms: refreshed at most daily)
+ *   derived/<name>/_blobs/sha256/<hex>          partition configs
+ *                                               Derived objects are content-addressed, never tags, and
+ *                                               collectable: they can always be computed again.
+ *   gc/state                                    the collection in progress: phase, cursor, totals (JSON)
+ *   gc/last-report                              the report of the last finished collection (JSON)
  *
  * Repository names are validated against the spec grammar before they reach this file: each path
  * component starts with [a-z0-9], so `<name>` can never produce a `_`-prefixed segment and no
@@ -36,6 +41,7 @@ export const keys = {
   catalog: (name: string) => `catalog/${name}`,
   catalogPrefix: "catalog/",
   repoPrefix: (name: string) => `repos/${name}/`,
+  reposPrefix: "repos/",
   blobLink: (name: string, d: Digest) => `repos/${name}/_blobs/sha256/${hex(d)}`,
   blobLinksPrefix: (name: string) => `repos/${name}/_blobs/sha256/`,
   manifest: (name: string, d: Digest) => `repos/${name}/_manifests/sha256/${hex(d)}`,
@@ -44,10 +50,23 @@ export const keys = {
   tagsPrefix: (name: string) => `repos/${name}/_tags/`,
   referrer: (name: string, subject: Digest, d: Digest) => `repos/${name}/_referrers/sha256/${hex(subject)}/sha256/${hex(d)}`,
   referrersPrefix: (name: string, subject: Digest) => `repos/${name}/_referrers/sha256/${hex(subject)}/`,
+  allReferrersPrefix: (name: string) => `repos/${name}/_referrers/sha256/`,
   fieldFacts: (name: string, field: Digest) => `repos/${name}/_fields/sha256/${hex(field)}`,
-  derived: (...parts: string[]) => `derived/${parts.join("/")}`,
+  fieldFactsPrefix: (name: string) => `repos/${name}/_fields/sha256/`,
+  derivedManifest: (name: string, d: Digest) => `derived/${name}/_manifests/sha256/${hex(d)}`,
+  derivedBlob: (name: string, d: Digest) => `derived/${name}/_blobs/sha256/${hex(d)}`,
   derivedPrefix: "derived/",
   gc: (...parts: string[]) => `gc/${parts.join("/")}`,
+  gcState: "gc/state",
+  gcLastReport: "gc/last-report",
+} as const;
+
+/**
+ * KV keys. KV holds only immutable mappings: a partition's result is fixed by (repository, stored
+ * image digest, canonical selection), hashed so that any selection fits KV's 512-byte key limit.
+ */
+export const kvKeys = {
+  partition: (selectionHash: string) => `partition/v1/${selectionHash}`,
 } as const;
 
 /** The digest at the end of a `.../sha256/<hex>` key. */

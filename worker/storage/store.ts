@@ -2,6 +2,7 @@
 import type { Bindings } from "../env.ts";
 import { BlobStore } from "./blobs.ts";
 import { Catalog } from "./catalog.ts";
+import { DerivedStore } from "./derived.ts";
 import { ManifestStore } from "./manifests.ts";
 import { UploadStore } from "./uploads.ts";
 
@@ -10,6 +11,7 @@ export interface Store {
   uploads: UploadStore;
   manifests: ManifestStore;
   catalog: Catalog;
+  derived: DerivedStore;
   bucket: R2Bucket;
   cache: KVNamespace;
 }
@@ -24,6 +26,7 @@ export function createStore(env: Bindings): Store {
     uploads: new UploadStore(env.BLOBS, blobs, Number.isFinite(ttl) && ttl > 0 ? ttl : DEFAULT_UPLOAD_TTL_SECONDS),
     manifests: new ManifestStore(env.BLOBS),
     catalog: new Catalog(env.BLOBS),
+    derived: new DerivedStore(env.BLOBS),
     bucket: env.BLOBS,
     cache: env.CACHE,
   };

@@ -1,0 +1,273 @@
+import { env } from "cloudflare:workers";
+import { beforeAll, describe, expect, it } from "vitest";
+import { MediaType } from "../../core/oci/media-types.ts";
+import {
+  blobOf,
+  fetchRegistry,
+  pushBlob,
+  pushManifest,
+  pushTdfsImage,
+  sha256Hex,
+  type PushedImage,
+} from "./helpers/tdfs-image.ts";
+
+const ACCEPT = [MediaType.OciIndex, MediaType.OciManifest].join(", ");
+
+/** 3x3 with a hole at (1,1): gzip, plain tar and zstd allotments. */
+const CELLS = [
+  { row: 0, col: 0, kind: "gzip" },
+  { row: 0, col: 1, kind: "tar" },
+  { row: 0, col: 2, kind: "zstd" },
+  { row: 1, col: 0, kind: "gzip" },
+  { row: 1, col: 2, kind: "gzip" },
+  { row: 2, col: 0, kind: "tar" },
+  { row: 2, col: 1, kind: "gzip" },
+  { row: 2, col: 2, kind: "gzip" },
+] as const;
+
+async function getJson(path: string): Promise<{ res: Response; json: Record<string, any>; bytes: Uint8Array }> {
+  const res = await fetchRegistry(path, { headers: { Accept: ACCEPT } });
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  const json = res.status === 200 ? JSON.parse(new TextDecoder().decode(bytes)) : JSON.parse(new TextDecoder().decode(bytes));
+  return { res, json, bytes };
+}
+
+async function allKeys(): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await env.BLOBS.list(cursor ? { cursor } : {});
+    keys.push(...page.objects.map((o) => o.key));
+    cursor = page.truncated ? page.cursor : undefined;
+  } while (cursor);
+  return keys.sort();
+}
+
+async function kvKeys(): Promise<string[]> {
+  return (await env.CACHE.list()).keys.map((k) => k.name).sort();
+}
+
+function cellsOf(img: PushedImage, cells: [number, number][]) {
+  return cells.map(([r, c]) => img.allotments.find((a) => a.row === r && a.col === c)!);
+}
+
+describe("2DFS partitions of a multi-platform image", () => {
+  let img: PushedImage;
+  beforeAll(async () => {
+    img = await pushTdfsImage({
+      repo: "ml/model",
+      tag: "v1",
+      cells: [...CELLS],
+      platforms: [
+        { os: "linux", architecture: "amd64" },
+        { os: "linux", architecture: "arm64" },
+      ],
+      annotations: { "2dfs.partition.jetson": "0.0.0.2--2.0.2.2", "2dfs.partition.firstcol": "0.0.2.0" },
+    });
+  });
+
+  it("serves the plain tag byte for byte", async () => {
+    const { res, bytes } = await getJson("/v2/ml/model/manifests/v1");
+    expect(res.status).toBe(200);
+    expect(await sha256Hex(bytes)).toBe(img.index!.hex);
+    expect(res.headers.get("docker-content-digest")).toBe(img.index!.digest);
+  });
+
+  it("answers a rectangle with base layers plus the selected allotments, per platform", async () => {
+    const { res, json, bytes } = await getJson("/v2/ml/model/manifests/v1--0.0.1.1");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe(MediaType.OciIndex);
+    const digest = `sha256:${await sha256Hex(bytes)}`;
+    expect(res.headers.get("docker-content-digest")).toBe(digest);
+    expect(res.headers.get("etag")).toBe(`"${digest}"`);
+    expect(json.annotations).toEqual(img.indexJson!.annotations);
+    expect(json.manifests).toHaveLength(2);
+    const expected = cellsOf(img, [
+      [0, 0],
+      [0, 1],
+      [1, 0],
+    ]);
+    for (const [i, entry] of (json.manifests as any[]).entries()) {
+      const p = img.platforms[i]!;
+      expect(entry.platform).toEqual(p.platform);
+      expect(entry.annotations).toEqual({ "org.example.entry": p.platform.architecture });
+      const child = await getJson(`/v2/ml/model/manifests/${entry.digest}`);
+      expect(child.res.status).toBe(200);
+      expect(`sha256:${await sha256Hex(child.bytes)}`).toBe(entry.digest);
+      expect(child.bytes.byteLength).toBe(entry.size);
+      expect(child.json.annotations).toEqual(p.manifestJson.annotations);
+      expect(child.json.layers).toEqual([
+        ...p.baseLayers.map((l) => ({ mediaType: MediaType.OciLayerGzip, digest: l.digest, size: l.size })),
+        ...expected.map((a) => ({ mediaType: a.mediaType, digest: a.blob.digest, size: a.blob.size })),
+      ]);
+      // The config: the original with diff_ids and history extended, nothing else changed.
+      const cfgRes = await fetchRegistry(`/v2/ml/model/blobs/${child.json.config.digest}`);
+      expect(cfgRes.status).toBe(200);
+      const cfgBytes = new Uint8Array(await cfgRes.arrayBuffer());
+      expect(`sha256:${await sha256Hex(cfgBytes)}`).toBe(child.json.config.digest);
+      expect(cfgBytes.byteLength).toBe(child.json.config.size);
+      const cfg = JSON.parse(new TextDecoder().decode(cfgBytes));
+      expect(cfg.rootfs.diff_ids).toEqual([...p.diffIds, ...expected.map((a) => `sha256:${a.diffid}`)]);
+      expect(cfg.history).toHaveLength(2 + expected.length);
+      expect(cfg.history.slice(0, 2)).toEqual(p.configJson.history);
+      expect(cfg["x-unknown-field"]).toEqual(p.configJson["x-unknown-field"]);
+      expect(cfg.config).toEqual(p.configJson.config);
+      // Every allotment resolves by digest, byte for byte.
+      for (const a of expected) {
+        const b = await fetchRegistry(`/v2/ml/model/blobs/${a.blob.digest}`);
+        expect(b.status).toBe(200);
+        expect(await sha256Hex(new Uint8Array(await b.arrayBuffer()))).toBe(a.blob.hex);
+      }
+    }
+  });
+
+  it("gives HEAD the same digest as GET, without writing anything", async () => {
+    const get = await fetchRegistry("/v2/ml/model/manifests/v1--0.0.1.1", { headers: { Accept: ACCEPT } });
+    await get.arrayBuffer();
+    const before = await allKeys();
+    const head = await fetchRegistry("/v2/ml/model/manifests/v1--0.0.1.1", { method: "HEAD", headers: { Accept: ACCEPT } });
+    expect(head.status).toBe(200);
+    expect(head.headers.get("docker-content-digest")).toBe(get.headers.get("docker-content-digest"));
+    expect(head.headers.get("content-length")).toBe(get.headers.get("content-length"));
+    expect(await allKeys()).toEqual(before);
+  });
+
+  it("treats labels that select the same cells as the same partition, served from the cache", async () => {
+    const a = await getJson("/v2/ml/model/manifests/v1--0.0.1.1");
+    const kvBefore = await kvKeys();
+    const r2Before = await allKeys();
+    const b = await getJson("/v2/ml/model/manifests/v1--0.0.0.1--1.0.1.1");
+    const c = await getJson("/v2/ml/model/manifests/v1--1.1.1.1--0.0.1.1--0.1.0.1");
+    expect(b.res.headers.get("docker-content-digest")).toBe(a.res.headers.get("docker-content-digest"));
+    expect(c.res.headers.get("docker-content-digest")).toBe(a.res.headers.get("docker-content-digest"));
+    expect(b.bytes).toEqual(a.bytes);
+    // Cache hits: no new KV entry and no new R2 object.
+    expect(await kvKeys()).toEqual(kvBefore);
+    expect(await allKeys()).toEqual(r2Before);
+  });
+
+  it("never adds an allotment twice when rectangles overlap", async () => {
+    const { json } = await getJson("/v2/ml/model/manifests/v1--0.0.2.2--0.0.0.0--1.0.2.0");
+    const child = await getJson(`/v2/ml/model/manifests/${json.manifests[0].digest}`);
+    const digests = (child.json.layers as any[]).map((l) => l.digest);
+    expect(new Set(digests).size).toBe(digests.length);
+    expect(digests).toHaveLength(2 + 8);
+  });
+
+  it("resolves a named partition exactly like its coordinates", async () => {
+    const named = await getJson("/v2/ml/model/manifests/v1--jetson");
+    const coords = await getJson("/v2/ml/model/manifests/v1--0.0.0.2--2.0.2.2");
+    expect(named.res.status).toBe(200);
+    expect(named.res.headers.get("docker-content-digest")).toBe(coords.res.headers.get("docker-content-digest"));
+    const child = await getJson(`/v2/ml/model/manifests/${named.json.manifests[1].digest}`);
+    const want = cellsOf(img, [
+      [0, 0],
+      [0, 1],
+      [0, 2],
+      [2, 0],
+      [2, 1],
+      [2, 2],
+    ]).map((a) => a.blob.digest);
+    expect((child.json.layers as any[]).slice(2).map((l) => l.digest)).toEqual(want);
+  });
+
+  it("flattens the whole field with --all", async () => {
+    const { res, json } = await getJson("/v2/ml/model/manifests/v1--all");
+    expect(res.status).toBe(200);
+    const child = await getJson(`/v2/ml/model/manifests/${json.manifests[0].digest}`);
+    expect((child.json.layers as any[]).map((l) => l.mediaType)).not.toContain(MediaType.TdfsField);
+    expect(child.json.layers).toHaveLength(2 + CELLS.length);
+  });
+
+  it.each([
+    ["selects nothing", "v1--1.1.1.1", /selects no allotment/],
+    ["is out of the field", "v1--5.5.6.6", /selects no allotment/],
+    ["is inverted", "v1--1.0.0.0", /x1 <= x2|inverted|greater/i],
+    ["has too few numbers", "v1--0.0.1", /semantic tag is/],
+    ["has non-decimal numbers", "v1--0.0.0x1.1", /semantic tag is/],
+    ["has an empty rectangle", "v1--0.0.1.1----", /semantic tag is/],
+    ["names an unknown partition", "v1--gpu", /semantic tag is/],
+    ["has too many rectangles", `v1${"--0.0.0.0".repeat(17)}`, /semantic tag/],
+    ["has an unknown base tag", "v9--0.0.1.1", /does not exist/],
+  ])("answers 404 MANIFEST_UNKNOWN when the label %s, and writes nothing", async (_why, tag, message) => {
+    const r2Before = await allKeys();
+    const kvBefore = await kvKeys();
+    for (const method of ["GET", "HEAD"]) {
+      const res = await fetchRegistry(`/v2/ml/model/manifests/${tag}`, { method, headers: { Accept: ACCEPT } });
+      expect(res.status).toBe(404);
+      if (method === "GET") {
+        const body = (await res.json()) as { errors: { code: string; message: string }[] };
+        expect(body.errors[0]!.code).toBe("MANIFEST_UNKNOWN");
+        expect(body.errors[0]!.message).toMatch(message);
+      }
+    }
+    expect(await allKeys()).toEqual(r2Before);
+    expect(await kvKeys()).toEqual(kvBefore);
+  });
+
+  it("serves a literal tag that looks like a semantic tag as stored", async () => {
+    const plain = img.platforms[0]!;
+    const res = await pushManifest("ml/model", "v1--0.0.0.0", plain.manifestJson, MediaType.OciManifest);
+    expect(res.status).toBe(201);
+    const got = await getJson("/v2/ml/model/manifests/v1--0.0.0.0");
+    expect(got.res.headers.get("docker-content-digest")).toBe(plain.manifest.digest);
+  });
+});
+
+describe("2DFS partitions of a single-manifest image", () => {
+  it("answers with a partitioned single manifest", async () => {
+    const img = await pushTdfsImage({
+      repo: "ml/single",
+      tag: "v1",
+      cells: [
+        { row: 0, col: 0, kind: "gzip" },
+        { row: 0, col: 1, kind: "tar" },
+      ],
+      single: true,
+    });
+    const { res, json } = await getJson("/v2/ml/single/manifests/v1--0.1.0.1");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe(MediaType.OciManifest);
+    const a = img.allotments[1]!;
+    expect(json.layers.at(-1)).toEqual({ mediaType: MediaType.OciLayerTar, digest: a.blob.digest, size: a.blob.size });
+    expect(json.layers).toHaveLength(3);
+  });
+});
+
+describe("pushing a 2DFS image", () => {
+  it("refuses a field that lists an allotment the repository lacks, naming the cell", async () => {
+    const img = await pushTdfsImage({ repo: "ml/ok", tag: "v1", cells: [{ row: 0, col: 0, kind: "gzip" }], single: true });
+    const p = img.platforms[0]!;
+    const ghost = "ab".repeat(32);
+    const field = await pushBlob(
+      "ml/ok",
+      new TextEncoder().encode(
+        `{"rows":[{"allotments":[{"row":0,"col":0,"digest":"${img.allotments[0]!.digest}","diffid":"${img.allotments[0]!.diffid}"},{"row":0,"col":1,"digest":"${ghost}","diffid":"${ghost}"}],"allotments_size":2}],"rows_size":1,"owner":""}`,
+      ),
+    );
+    const manifest = {
+      ...p.manifestJson,
+      layers: [...(p.manifestJson.layers as any[]).slice(0, -1), { mediaType: MediaType.TdfsField, digest: field.digest, size: field.size }],
+    };
+    const res = await pushManifest("ml/ok", "v2", manifest, MediaType.OciManifest);
+    expect(res.status).toBe(404);
+    const body = (await res.json()) as { errors: { code: string; message: string; detail: any }[] };
+    expect(body.errors[0]!.code).toBe("MANIFEST_BLOB_UNKNOWN");
+    expect(body.errors[0]!.detail.cell).toEqual({ row: 0, col: 1 });
+    expect((await fetchRegistry("/v2/ml/ok/manifests/v2")).status).toBe(404);
+  });
+
+  it("refuses a malformed field", async () => {
+    const img = await pushTdfsImage({ repo: "ml/bad", tag: "v1", cells: [{ row: 0, col: 0, kind: "gzip" }], single: true });
+    const p = img.platforms[0]!;
+    const field = await pushBlob("ml/bad", new TextEncoder().encode(`{"rows":[{"allotments":[{"row":0,"col":0,"digest":"XYZ","diffid":""}],"allotments_size":1}],"rows_size":1,"owner":""}`));
+    const manifest = {
+      ...p.manifestJson,
+      layers: [...(p.manifestJson.layers as any[]).slice(0, -1), { mediaType: MediaType.TdfsField, digest: field.digest, size: field.size }],
+    };
+    const res = await pushManifest("ml/bad", "v2", manifest, MediaType.OciManifest);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as any).errors[0].code).toBe("MANIFEST_INVALID");
+    expect((await blobOf(field.bytes)).digest).toBe(field.digest);
+  });
+});
