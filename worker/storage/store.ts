@@ -3,6 +3,7 @@ import type { Bindings } from "../env.ts";
 import { BlobStore } from "./blobs.ts";
 import { Catalog } from "./catalog.ts";
 import { DerivedStore } from "./derived.ts";
+import { EdgeCache } from "./edge-cache.ts";
 import { ManifestStore } from "./manifests.ts";
 import { UploadStore } from "./uploads.ts";
 
@@ -12,21 +13,28 @@ export interface Store {
   manifests: ManifestStore;
   catalog: Catalog;
   derived: DerivedStore;
+  edgeCache: EdgeCache;
   bucket: R2Bucket;
   cache: KVNamespace;
 }
 
 const DEFAULT_UPLOAD_TTL_SECONDS = 24 * 3600;
+const DEFAULT_CACHE_MAX_BLOB_BYTES = 512 * 1024 * 1024;
+
+function positive(raw: string | undefined, fallback: number): number {
+  const n = Number(raw ?? fallback);
+  return Number.isFinite(n) && n > 0 ? n : fallback;
+}
 
 export function createStore(env: Bindings): Store {
   const blobs = new BlobStore(env.BLOBS);
-  const ttl = Number(env.UPLOAD_TTL_SECONDS ?? DEFAULT_UPLOAD_TTL_SECONDS);
   return {
     blobs,
-    uploads: new UploadStore(env.BLOBS, blobs, Number.isFinite(ttl) && ttl > 0 ? ttl : DEFAULT_UPLOAD_TTL_SECONDS),
+    uploads: new UploadStore(env.BLOBS, blobs, positive(env.UPLOAD_TTL_SECONDS, DEFAULT_UPLOAD_TTL_SECONDS)),
     manifests: new ManifestStore(env.BLOBS),
     catalog: new Catalog(env.BLOBS),
     derived: new DerivedStore(env.BLOBS),
+    edgeCache: new EdgeCache(positive(env.CACHE_MAX_BLOB_BYTES, DEFAULT_CACHE_MAX_BLOB_BYTES)),
     bucket: env.BLOBS,
     cache: env.CACHE,
   };

@@ -31,6 +31,13 @@ export interface UploadSession {
   head?: string;
 }
 
+/** Where a completing upload may put the bytes it reads anyway (the edge cache). */
+export interface CacheWarmer {
+  maxBytes: number;
+  put(size: number, body: ReadableStream<Uint8Array>): Promise<void>;
+  discard(): Promise<void>;
+}
+
 export const DEFAULT_PART_SIZE = 10 * 1024 * 1024;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -150,7 +157,7 @@ export class UploadStore {
    * (under one part) are hashed in memory and stored as one object; long ones complete their
    * multipart object and stream it once through the native hash.
    */
-  async complete(session: UploadSession, digest: Digest): Promise<BlobInfo> {
+  async complete(session: UploadSession, digest: Digest, warm?: CacheWarmer): Promise<BlobInfo> {
     const tailStart = session.parts.length * session.partSize;
     const tail = session.offset > tailStart ? await this.readTail(session) : new Uint8Array(0);
     try {
@@ -166,8 +173,19 @@ export class UploadStore {
       await mpu.complete(parts);
       const obj = await this.bucket.get(dataKey);
       if (!obj) throw new Error(`multipart object ${dataKey} vanished after completion`);
-      const hashed = await digestOf(obj.body);
+      // The bytes must be read once to verify them; the same read can fill the edge cache, so the
+      // first pull is served from there rather than by assembling parts again.
+      let toHash = obj.body;
+      let warming: Promise<void> | undefined;
+      if (warm && obj.size <= warm.maxBytes) {
+        const [a, b] = obj.body.tee();
+        toHash = a;
+        warming = warm.put(obj.size, b);
+      }
+      const hashed = await digestOf(toHash);
+      await warming;
       if (hashed.digest !== digest) {
+        if (warming) await warm?.discard();
         await this.bucket.delete(dataKey);
         throw new RegistryError("DIGEST_INVALID", undefined, { expected: digest, computed: hashed.digest });
       }
