@@ -4,6 +4,8 @@
  */
 import { Hono } from "hono";
 import { ERROR_CODES, RegistryError } from "../core/oci/errors.ts";
+import { authorize } from "./auth/middleware.ts";
+import { tokenRoutes } from "./auth/token-route.ts";
 import type { AppEnv } from "./env.ts";
 import { blobs } from "./routes/blobs.ts";
 import { listing } from "./routes/listing.ts";
@@ -19,6 +21,9 @@ export function createApp(): Hono<AppEnv> {
     await next();
     c.header("Docker-Distribution-API-Version", "registry/2.0");
   });
+  // Who may do what is settled before any route runs (docs/auth.md); /token checks its own credentials.
+  app.use("*", authorize);
+  app.route("/", tokenRoutes);
 
   app.get("/v2/", (c) => c.json({}));
   app.get("/v2", (c) => c.redirect("/v2/", 301));

@@ -1,4 +1,5 @@
 /** The Worker's typed environment: bindings from wrangler.toml and per-request variables. */
+import type { AuthState } from "./auth/middleware.ts";
 import type { Store } from "./storage/store.ts";
 
 export interface Bindings {
@@ -12,10 +13,18 @@ export interface Bindings {
   CACHE_MAX_BLOB_BYTES?: string;
   /** How long an idle upload session lives, in seconds. */
   UPLOAD_TTL_SECONDS?: string;
+  /** "none" (default: open) or "token": see docs/auth.md. */
+  AUTH_MODE?: string;
+  /** Users, password hashes and access rules (JSON); a secret in production. */
+  AUTH_CONFIG?: string;
+  /** The HMAC-SHA256 key that signs tokens; a wrangler secret. */
+  TOKEN_SIGNING_KEY?: string;
 }
 
 export interface Variables {
   store: Store;
+  /** Who is asking and what they may do; set by worker/auth/middleware.ts before any route. */
+  auth: AuthState;
 }
 
 export type AppEnv = { Bindings: Bindings; Variables: Variables };

@@ -6,7 +6,14 @@ import type { AppEnv } from "./env.ts";
 
 /** The repository named in the path, validated against the spec grammar before any key is built. */
 export function repoName(c: Context<AppEnv>): string {
-  return validateName(c.req.param("name") ?? "");
+  const name = validateName(c.req.param("name") ?? "");
+  // Hono decodes path parameters, so `a%2fb` arrives here as `a/b`. A valid name never needs
+  // percent-encoding: one that does not follow /v2/ verbatim in the raw path was smuggled in encoded
+  // (and the auth layer, which reads the raw path, would have judged a different name).
+  if (!new URL(c.req.url).pathname.startsWith(`/v2/${name}/`)) {
+    throw new RegistryError("NAME_INVALID", "repository names are never percent-encoded", { name });
+  }
+  return name;
 }
 
 /** Content-Length as a number, or undefined when the body is streamed without one. */
@@ -45,7 +52,9 @@ export function pageParams(c: Context<AppEnv>, defaultN: number, maxN: number): 
   let n = defaultN;
   if (nRaw !== undefined) {
     if (!/^\d{1,9}$/.test(nRaw)) {
-      throw new RegistryError("PAGINATION_NUMBER_INVALID", "n must be a non-negative integer", { n: nRaw.slice(0, 20) });
+      throw new RegistryError("PAGINATION_NUMBER_INVALID", "n must be a non-negative integer", {
+        n: nRaw.slice(0, 20),
+      });
     }
     n = Math.min(Number(nRaw), maxN);
   }

@@ -21,9 +21,13 @@ export function isSha256Digest(s: string): s is Digest {
 export function parseDigest(s: string | null | undefined): Digest {
   if (s && isSha256Digest(s)) return s;
   if (s && DIGEST_GRAMMAR.test(s) && !s.startsWith("sha256:")) {
-    throw new RegistryError("UNSUPPORTED", "unsupported digest algorithm", { digest: s, supported: ["sha256"] });
+    throw new RegistryError("UNSUPPORTED", "unsupported digest algorithm", {
+      digest: s.slice(0, 200),
+      supported: ["sha256"],
+    });
   }
-  throw new RegistryError("DIGEST_INVALID", "invalid digest", { digest: s ?? null });
+  // Echo a bounded prefix: a URL may carry kilobytes of junk where a digest belongs.
+  throw new RegistryError("DIGEST_INVALID", "invalid digest", { digest: s?.slice(0, 200) ?? null });
 }
 
 export function hexOf(d: Digest): string {

@@ -47,8 +47,10 @@ export async function startContainerd(): Promise<Containerd> {
   const { stdout } = await run(SCRIPT, ["start", dir]);
   const socket = stdout.trim();
   const ctr = (args: readonly string[]): Promise<RunResult> => run("ctr", ["-a", socket, ...args]);
-  const snapshot = (args: readonly string[]): Promise<RunResult> => ctr(["snapshot", "--snapshotter", SNAPSHOTTER, ...args]);
-  const content = async (digest: string): Promise<Buffer> => Buffer.from((await ctr(["content", "get", digest])).stdout);
+  const snapshot = (args: readonly string[]): Promise<RunResult> =>
+    ctr(["snapshot", "--snapshotter", SNAPSHOTTER, ...args]);
+  const content = async (digest: string): Promise<Buffer> =>
+    Buffer.from((await ctr(["content", "get", digest])).stdout);
   let views = 0;
 
   const rootfs = async (ref: string, platform?: string): Promise<string> => {
@@ -75,7 +77,11 @@ export async function startContainerd(): Promise<Containerd> {
     ctr,
     pull: (ref, opts = {}) =>
       ctr([
-        "image", "pull", "--plain-http", "--snapshotter", SNAPSHOTTER,
+        "image",
+        "pull",
+        "--plain-http",
+        "--snapshotter",
+        SNAPSHOTTER,
         ...(opts.platform ? ["--platform", opts.platform] : []),
         ...(opts.user ? ["--user", opts.user] : []),
         ref,
@@ -84,7 +90,11 @@ export async function startContainerd(): Promise<Containerd> {
     files: async (ref, platform) => listFiles(await rootfs(ref, platform)),
     contentDigests: async () => {
       const { stdout } = await ctr(["content", "ls", "--quiet"]);
-      return stdout.split("\n").filter((l) => l.startsWith("sha256:")).map((l) => l.trim() as Digest).sort();
+      return stdout
+        .split("\n")
+        .filter((l) => l.startsWith("sha256:"))
+        .map((l) => l.trim() as Digest)
+        .sort();
     },
     removeImage: async (ref) => {
       await ctr(["image", "rm", "--sync", ref]);
@@ -108,9 +118,7 @@ async function platformManifest(
   const top = row && /\s(sha256:[a-f0-9]{64})\s/.exec(row)?.[1];
   if (!top) throw new Error(`containerd has no image ${ref}:\n${stdout}`);
   const body = JSON.parse((await content(top)).toString()) as ImageManifest | ImageIndex;
-  if (!("manifests" in body) || !isIndexMediaType(body.mediaType ?? "application/vnd.oci.image.index.v1+json")) {
-    return body as ImageManifest;
-  }
+  if (!isIndex(body)) return body;
   const want = parsePlatform(platform);
   const entry = body.manifests.find(
     (m) =>
@@ -120,6 +128,10 @@ async function platformManifest(
   );
   if (!entry) throw new Error(`${ref} has no manifest for ${platform}`);
   return JSON.parse((await content(entry.digest)).toString()) as ImageManifest;
+}
+
+function isIndex(body: ImageManifest | ImageIndex): body is ImageIndex {
+  return "manifests" in body && (body.mediaType === undefined || isIndexMediaType(body.mediaType));
 }
 
 /** The OCI chain ID of a layer stack: what containerd names the committed snapshot of its top. */

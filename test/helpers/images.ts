@@ -13,7 +13,7 @@ import { createHash, randomFillSync } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Transform, type TransformCallback, type Writable } from "node:stream";
+import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGzip, createZstdCompress, constants as zlibConstants } from "node:zlib";
 import tar from "tar-stream";
@@ -62,7 +62,7 @@ export interface WrittenPlatform {
   manifest: Descriptor;
   config: Descriptor;
   layers: ExtraLayer[];
-  /** Every regular file of the image's filesystem for this platform, sorted. */
+  /** Every regular file the ordinary layers put in the filesystem (not those of hook layers), sorted. */
   files: string[];
 }
 
@@ -128,7 +128,11 @@ export class OciLayout {
     const tarHash = new HashTap();
     const blobHash = new HashTap();
     const pack = tar.pack();
-    const stages: (NodeJS.ReadableStream | NodeJS.WritableStream)[] = [pack, tarHash];
+    // tar-stream's pack is a streamx Readable: node's pipeline drives it, its types just differ.
+    const stages: (NodeJS.ReadableStream | NodeJS.WritableStream)[] = [
+      pack as unknown as NodeJS.ReadableStream,
+      tarHash,
+    ];
     if (compression === "gzip") stages.push(createGzip({ level: opts.level ?? 1 }));
     if (compression === "zstd") {
       stages.push(createZstdCompress({ params: { [zlibConstants.ZSTD_c_compressionLevel]: opts.level ?? 3 } }));
@@ -152,7 +156,10 @@ export class OciLayout {
 
   async blobDigests(): Promise<Digest[]> {
     const names = await readdir(join(this.dir, "blobs", "sha256"));
-    return names.filter((n) => /^[a-f0-9]{64}$/.test(n)).map((n) => `sha256:${n}` as Digest).sort();
+    return names
+      .filter((n) => /^[a-f0-9]{64}$/.test(n))
+      .map((n) => `sha256:${n}` as Digest)
+      .sort();
   }
 
   /** Points the layout's index.json at `top` under the name `tag`, as skopeo's oci: transport expects. */
@@ -347,14 +354,17 @@ async function packFiles(pack: tar.Pack, files: readonly FileSpec[]): Promise<vo
         if (dirs.has(dir)) continue;
         dirs.add(dir);
         await new Promise<void>((resolve, reject) =>
-          pack.entry({ ...common, name: `${dir}/`, type: "directory", mode: 0o755 }, (e) => (e ? reject(e) : resolve())),
+          pack.entry({ ...common, name: `${dir}/`, type: "directory", mode: 0o755 }, (e) =>
+            e ? reject(e) : resolve(),
+          ),
         );
       }
       const header = { ...common, name: path, type: "file" as const, mode: f.mode ?? 0o644 };
       if (f.random !== undefined) {
         await writeRandom(pack, { ...header, size: f.random }, f.random);
       } else {
-        const body = typeof f.content === "string" ? Buffer.from(f.content) : Buffer.from(f.content ?? new Uint8Array());
+        const body =
+          typeof f.content === "string" ? Buffer.from(f.content) : Buffer.from(f.content ?? new Uint8Array());
         await new Promise<void>((resolve, reject) =>
           pack.entry({ ...header, size: body.byteLength }, body, (e) => (e ? reject(e) : resolve())),
         );
@@ -367,18 +377,19 @@ async function packFiles(pack: tar.Pack, files: readonly FileSpec[]): Promise<vo
   }
 }
 
-async function writeRandom(pack: tar.Pack, header: tar.Headers, size: number): Promise<void> {
-  let entry!: Writable;
+async function writeRandom(pack: tar.Pack, header: Parameters<tar.Pack["entry"]>[0], size: number): Promise<void> {
+  let entry!: ReturnType<tar.Pack["entry"]>;
   const done = new Promise<void>((resolve, reject) => {
     entry = pack.entry(header, (e) => (e ? reject(e) : resolve()));
   });
-  for (let left = size; left > 0; ) {
+  for (let left = size; left > 0;) {
     const n = Math.min(left, 1 << 20);
     left -= n;
     // A fresh buffer per write: the tar stream may still hold the previous one.
-    if (!entry.write(randomFillSync(Buffer.allocUnsafe(n)))) await new Promise((r) => entry.once("drain", r));
+    if (!entry.write(randomFillSync(Buffer.allocUnsafe(n))))
+      await new Promise<void>((r) => entry.once("drain", () => r()));
   }
-  entry.end();
+  entry.end(null);
   await done;
 }
 

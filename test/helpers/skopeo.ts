@@ -4,7 +4,7 @@
  * registries speak plain http on loopback. A private signature policy that accepts anything keeps
  * the tests independent of /etc/containers.
  */
-import { writeFileSync, mkdtempSync } from "node:fs";
+import { renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run, type RunResult } from "./process.ts";
@@ -43,11 +43,14 @@ export interface InspectResult {
 
 let policyPath: string | undefined;
 
+/** The accept-anything policy: staged under a per-process name and renamed, so readers never see it half-written. */
 function policy(): string {
   if (!policyPath) {
-    const dir = mkdtempSync(join(tmpdir(), "2dfs-skopeo-"));
-    policyPath = join(dir, "policy.json");
-    writeFileSync(policyPath, JSON.stringify({ default: [{ type: "insecureAcceptAnything" }] }));
+    const path = join(tmpdir(), "2dfs-skopeo-policy.json");
+    const staging = `${path}.${process.pid}`;
+    writeFileSync(staging, JSON.stringify({ default: [{ type: "insecureAcceptAnything" }] }));
+    renameSync(staging, path);
+    policyPath = path;
   }
   return policyPath;
 }

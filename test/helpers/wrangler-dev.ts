@@ -50,12 +50,12 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
   const args = [
     WRANGLER_JS,
     "dev",
-    "--ip", "127.0.0.1",
-    "--port", String(port),
-    "--inspector-port", String(inspectorPort),
-    "--persist-to", persistDir,
+    "--ip=127.0.0.1",
+    `--port=${port}`,
+    `--inspector-port=${inspectorPort}`,
+    `--persist-to=${persistDir}`,
     "--show-interactive-dev-session=false",
-    "--log-level", "info",
+    "--log-level=info",
   ];
   for (const [k, v] of Object.entries(opts.vars ?? {})) args.push("--var", `${k}:${v}`);
 

@@ -3,6 +3,8 @@ import { Hono } from "hono";
 import { parseDigest } from "../../core/oci/digest.ts";
 import { RegistryError } from "../../core/oci/errors.ts";
 import { MediaType } from "../../core/oci/media-types.ts";
+import { listVisible } from "../auth/catalog.ts";
+import { catalogFilter } from "../auth/middleware.ts";
 import type { AppEnv } from "../env.ts";
 import { nextLink, pageParams, repoName } from "../http.ts";
 
@@ -13,7 +15,10 @@ const PAGE_MAX = 10_000;
 
 listing.get("/_catalog", async (c) => {
   const { n, last } = pageParams(c, PAGE_DEFAULT, PAGE_MAX);
-  const { repositories, more } = await c.var.store.catalog.list(n, last);
+  // Callers see only the repositories they may pull.
+  const visible = catalogFilter(c);
+  const catalog = c.var.store.catalog;
+  const { repositories, more } = visible ? await listVisible(catalog, n, last, visible) : await catalog.list(n, last);
   const tail = repositories.at(-1);
   if (more && tail !== undefined) c.header("Link", nextLink("/v2/_catalog", n, tail));
   return c.json({ repositories });

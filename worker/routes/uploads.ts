@@ -8,6 +8,7 @@ import type { Digest } from "../../core/oci/digest.ts";
 import { parseDigest } from "../../core/oci/digest.ts";
 import { RegistryError } from "../../core/oci/errors.ts";
 import { validateName } from "../../core/oci/reference.ts";
+import { mayMountFromAnywhere, mayPull } from "../auth/middleware.ts";
 import type { AppEnv } from "../env.ts";
 import { absolute, contentLength, hasBody, repoName, uploadRange } from "../http.ts";
 import { R2_SINGLE_PUT_MAX, type BlobInfo } from "../storage/blobs.ts";
@@ -26,8 +27,15 @@ uploads.post("/:name{.+}/blobs/uploads/", async (c) => {
   if (mount !== undefined) {
     const digest = parseDigest(mount);
     const from = c.req.query("from");
-    // With `from`, the blob must be in that repository; without it, any stored copy will do.
-    const info = from ? await store.blobs.stat(validateName(from), digest) : await store.blobs.statGlobal(digest);
+    // With `from`, the blob must be in that repository, which the caller may pull; without it, any
+    // stored copy will do, for a caller who may pull everything (worker/auth/middleware.ts).
+    let info: BlobInfo | null = null;
+    if (from) {
+      const source = validateName(from);
+      if (mayPull(c, source)) info = await store.blobs.stat(source, digest);
+    } else if (mayMountFromAnywhere(c)) {
+      info = await store.blobs.statGlobal(digest);
+    }
     if (info) return created(c, name, await linkBlob(c, name, info));
     // Not mountable: the spec says to answer as for a new upload session.
   }
@@ -154,6 +162,7 @@ function cacheWarmer(c: Context<AppEnv>, name: string, digest: Digest): CacheWar
     maxBytes: cache.maxBytes,
     put: (size, body) => cache.put(key, { digest, size, compression: "none", location: "" }, body),
     discard: () => cache.delete(key),
+    defer: (work) => c.executionCtx.waitUntil(work.catch(() => undefined)),
   };
 }
 

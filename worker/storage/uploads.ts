@@ -29,6 +29,8 @@ export interface UploadSession {
   parts: R2UploadedPart[];
   /** The first bytes of the blob, hex: enough to tell its compression when it completes. */
   head?: string;
+  /** sha256 of all bytes received, when they all came in the first chunk (see append). */
+  digest?: Digest | undefined;
 }
 
 /** Where a completing upload may put the bytes it reads anyway (the edge cache). */
@@ -36,8 +38,11 @@ export interface CacheWarmer {
   maxBytes: number;
   put(size: number, body: ReadableStream<Uint8Array>): Promise<void>;
   discard(): Promise<void>;
+  /** Runs work after the response (ctx.waitUntil). */
+  defer(work: Promise<void>): void;
 }
 
+const MAX_INFLIGHT_PARTS = 3;
 export const DEFAULT_PART_SIZE = 10 * 1024 * 1024;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -99,8 +104,8 @@ export class UploadStore {
       fill = bytes.byteLength;
     }
     let received = 0;
-    // One part may be in flight while the next one fills, so R2 writes overlap reading the body.
-    let inflight: Promise<void> | undefined;
+    // Parts upload while the body is still being read: up to MAX_INFLIGHT_PARTS R2 writes overlap.
+    const inflight: Promise<void>[] = [];
     const flush = async (full: Uint8Array) => {
       if (!next.uploadId) {
         const mpu = await this.bucket.createMultipartUpload(keys.data(session.uuid));
@@ -109,11 +114,22 @@ export class UploadStore {
       const mpu = this.bucket.resumeMultipartUpload(keys.data(session.uuid), next.uploadId);
       const partNumber = next.parts.length + 1;
       next.parts.push({ partNumber, etag: "" });
-      const part = await mpu.uploadPart(partNumber, full);
-      next.parts[partNumber - 1] = part;
+      next.parts[partNumber - 1] = await mpu.uploadPart(partNumber, full);
     };
-    if (body) {
-      const reader = body.getReader();
+    // A chunk that starts the upload is hashed natively as it streams. DigestStream cannot resume
+    // in a later request, but most clients (skopeo, containerd, docker) send a blob in one PATCH:
+    // for them the digest is known at PUT, and the assembled object need not be read back.
+    let source = body;
+    let hashing: Promise<{ digest: Digest; size: number }> | undefined;
+    if (body && session.offset === 0) {
+      const [mine, toHash] = body.tee();
+      source = mine;
+      hashing = digestOf(toHash);
+      hashing.catch(() => undefined);
+    }
+    next.digest = undefined;
+    if (source) {
+      const reader = source.getReader();
       for (;;) {
         const r = await readOrInvalid(reader);
         if (r.done) break;
@@ -130,17 +146,20 @@ export class UploadStore {
           fill += take;
           chunk = chunk.subarray(take);
           if (fill === buf.byteLength) {
-            if (inflight) await inflight;
             // The first flush creates the multipart upload; later ones must see its id.
             if (!next.uploadId) await flush(buf);
-            else inflight = flush(buf);
+            else {
+              if (inflight.length >= MAX_INFLIGHT_PARTS) await inflight.shift();
+              inflight.push(flush(buf));
+            }
             buf = new Uint8Array(session.partSize);
             fill = 0;
           }
         }
       }
     }
-    if (inflight) await inflight;
+    await Promise.all(inflight);
+    if (hashing) next.digest = (await hashing).digest;
     if (expected !== undefined && received !== expected) throw sizeInvalid(expected, received);
     next.offset = session.offset + received;
     next.updated = Date.now();
@@ -168,6 +187,19 @@ export class UploadStore {
       }
       const dataKey = keys.data(session.uuid);
       const mpu = this.bucket.resumeMultipartUpload(dataKey, session.uploadId);
+      const head = sniffCompression(session.head ? unhex(session.head) : new Uint8Array(0));
+      if (session.digest) {
+        // Hashed while it arrived in one chunk: verified without reading the bytes back.
+        if (session.digest !== digest) {
+          throw new RegistryError("DIGEST_INVALID", undefined, { expected: digest, computed: session.digest });
+        }
+        const parts = [...session.parts];
+        if (tail.byteLength > 0) parts.push(await mpu.uploadPart(parts.length + 1, tail));
+        await mpu.complete(parts);
+        const info = await this.blobs.adopt(digest, dataKey, session.offset, head);
+        if (warm && info.size <= warm.maxBytes) warm.defer(this.warmFrom(info.location, info.size, warm));
+        return info;
+      }
       const parts = [...session.parts];
       if (tail.byteLength > 0) parts.push(await mpu.uploadPart(parts.length + 1, tail));
       await mpu.complete(parts);
@@ -189,12 +221,18 @@ export class UploadStore {
         await this.bucket.delete(dataKey);
         throw new RegistryError("DIGEST_INVALID", undefined, { expected: digest, computed: hashed.digest });
       }
-      const head = session.head ? unhex(session.head) : new Uint8Array(0);
-      return await this.blobs.adopt(digest, dataKey, hashed.size, sniffCompression(head));
+      return await this.blobs.adopt(digest, dataKey, hashed.size, head);
     } finally {
       // Success or digest mismatch, the session is over: the spec leaves no way to retry a PUT.
-      await this.forget(session, false);
+      // (abort is a no-op for a multipart upload that completed.)
+      await this.forget(session, true);
     }
+  }
+
+  /** Fills the edge cache from a stored object, after the response has gone. */
+  private async warmFrom(location: string, size: number, warm: CacheWarmer): Promise<void> {
+    const obj = await this.bucket.get(location);
+    if (obj) await warm.put(size, obj.body);
   }
 
   /** Cancels an upload and frees everything it stored. */

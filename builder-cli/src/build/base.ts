@@ -10,7 +10,6 @@ import { MediaType } from "../../../core/oci/media-types.ts";
 import { OciLayout } from "../store/layout.ts";
 import { loadImage } from "../store/graph.ts";
 import { formatPlatform } from "../store/platform.ts";
-import { RegistrySource } from "../store/registry-source.ts";
 import { LayoutSource, type ImageSource } from "../store/source.ts";
 import { InputError } from "../spec/errors.ts";
 import { parseImageRef, type ImageRef } from "../registry/ref.ts";
@@ -32,13 +31,15 @@ const DOCKER_TO_OCI: Record<string, string> = {
   [MediaType.DockerConfig]: MediaType.OciConfig,
   [MediaType.DockerLayerGzip]: MediaType.OciLayerGzip,
   "application/vnd.docker.image.rootfs.diff.tar": MediaType.OciLayerTar,
-  "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip": "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+  "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip":
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
 };
 
 export interface BaseOptions {
   platforms: Platform[];
   plainHttp?: boolean;
-  auth?: AuthOptions;
+  /** Credentials for a registry BASE. */
+  auth?: (registry: string) => Promise<AuthOptions | undefined>;
 }
 
 export async function resolveBase(base: string, into: OciLayout, opts: BaseOptions): Promise<ResolvedBase> {
@@ -53,14 +54,19 @@ export async function resolveBase(base: string, into: OciLayout, opts: BaseOptio
     reference = (await layout.resolve(ref)).digest;
   } else {
     registryRef = parseImageRef(base, opts.plainHttp ? { plainHttp: true } : {});
-    const remote = new RegistrySource(registryRef, opts.auth);
+    // Loaded only for a registry BASE: the HTTP client is not needed for the others.
+    const { RegistrySource } = await import("../store/registry-source.ts");
+    const remote = new RegistrySource(registryRef, await opts.auth?.(registryRef.registry));
     source = remote;
     reference = remote.reference;
   }
   const graph = await loadImage(source, reference, opts.platforms);
   const platforms: BasePlatform[] = [];
   for (const p of graph.platforms) {
-    if (p.field) throw new InputError(`BASE ${base} (${formatPlatform(p.platform)}) is already a 2DFS image; build on its base instead`);
+    if (p.field)
+      throw new InputError(
+        `BASE ${base} (${formatPlatform(p.platform)}) is already a 2DFS image; build on its base instead`,
+      );
     const blobs = [p.manifest.config, ...p.manifest.layers.filter((l) => !l.urls?.length)];
     for (const b of blobs) await into.writeStream(b.digest, await source.openBlob(b.digest));
     platforms.push({ platform: p.platform, config: toOci(p.manifest.config), layers: p.manifest.layers.map(toOci) });
@@ -71,7 +77,8 @@ export async function resolveBase(base: string, into: OciLayout, opts: BaseOptio
 /** `DIR[:tag]`; a colon inside the directory path is kept when the rest is not a plausible tag. */
 export function splitLayoutRef(s: string): { dir: string; ref?: string } {
   const at = s.lastIndexOf(":");
-  if (at > 0 && /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/.test(s.slice(at + 1))) return { dir: s.slice(0, at), ref: s.slice(at + 1) };
+  if (at > 0 && /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/.test(s.slice(at + 1)))
+    return { dir: s.slice(0, at), ref: s.slice(at + 1) };
   if (!s) throw new InputError("oci: needs a directory, as in oci:DIR[:tag]");
   return { dir: s };
 }

@@ -33,7 +33,8 @@ export function resolveCompression(setting: string, level: number | undefined): 
   if (s === "none") return { setting: s, level: 0 };
   const [lo, hi] = LEVEL_RANGE[algo];
   const l = level ?? DEFAULT_LEVEL[algo];
-  if (!Number.isInteger(l) || l < lo || l > hi) throw new InputError(`--level for ${algo} must be an integer from ${lo} to ${hi}, got ${l}`);
+  if (!Number.isInteger(l) || l < lo || l > hi)
+    throw new InputError(`--level for ${algo} must be an integer from ${lo} to ${hi}, got ${l}`);
   return { setting: s, level: l };
 }
 
@@ -84,7 +85,9 @@ const ZLIB_CHUNK = 256 * 1024;
 /** The stream stages that compress a tar, to be placed in a pipeline. */
 export function compressorStages(algo: "gzip" | "zstd", level: number): Transform[] {
   if (algo === "zstd") {
-    return [zlib.createZstdCompress({ chunkSize: ZLIB_CHUNK, params: { [zlib.constants.ZSTD_c_compressionLevel]: level } })];
+    return [
+      zlib.createZstdCompress({ chunkSize: ZLIB_CHUNK, params: { [zlib.constants.ZSTD_c_compressionLevel]: level } }),
+    ];
   }
   return [zlib.createGzip({ level, chunkSize: ZLIB_CHUNK }), new GzipOsByte()];
 }

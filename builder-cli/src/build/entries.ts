@@ -69,7 +69,7 @@ export async function collectEntries(a: AllotmentSpec): Promise<TarEntry[]> {
       }
     } else if (s.isFile()) {
       if (dst === "") throw new InputError(`${name}: file "${src}" needs a dst name`);
-      add({ type: "file", name: dst, mode: permBits(s), size: s.size, source: src, stamp: stampOf(s) });
+      add({ type: "file", name: dst, mode: permBits(s), size: Number(s.size), source: src, stamp: stampOf(s) });
     } else if (s.isSymbolicLink() && !top) {
       add({ type: "symlink", name: dst, mode: 0o777, linkname: await readlink(src) });
     } else {

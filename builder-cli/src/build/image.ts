@@ -35,7 +35,8 @@ export async function assembleImage(layout: OciLayout, input: AssembleInput): Pr
     manifests.push({ mediaType: MediaType.OciManifest, digest, size, platform: p.platform });
   }
   const annotations: Record<string, string> = { [IMAGE_NAME_ANNOTATION]: input.imageName };
-  for (const name of Object.keys(input.partitions).sort()) annotations[NAMED_PARTITION_PREFIX + name] = input.partitions[name]!;
+  for (const name of Object.keys(input.partitions).sort())
+    annotations[NAMED_PARTITION_PREFIX + name] = input.partitions[name]!;
   const index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests, annotations };
   const { digest, size } = await layout.writeBytes(encoder.encode(JSON.stringify(index)));
   return { mediaType: MediaType.OciIndex, digest, size };

@@ -3,7 +3,13 @@
  * checked now, with the same parser the registry will use to resolve `<tag>--<name>`, so a typo
  * fails the build instead of every later pull. Values are stored in canonical form.
  */
-import { canonicalSelection, LabelError, namedPartitions, NAMED_PARTITION_PREFIX, parseLabel } from "../../../core/tdfs/label.ts";
+import {
+  canonicalSelection,
+  LabelError,
+  namedPartitions,
+  NAMED_PARTITION_PREFIX,
+  parseLabel,
+} from "../../../core/tdfs/label.ts";
 import { InputError } from "./errors.ts";
 
 export function parsePartitions(raw: Record<string, string>, file: string): Record<string, string> {
@@ -11,7 +17,9 @@ export function parsePartitions(raw: Record<string, string>, file: string): Reco
   for (const [name, value] of Object.entries(raw)) {
     // namedPartitions drops any name a semantic tag could never spell.
     if (!(name in namedPartitions({ [NAMED_PARTITION_PREFIX + name]: value }))) {
-      throw new InputError(`${file}: partitions.${name}: a name starts with a letter, then letters, digits, "_", "." or "-", and has no "--"`);
+      throw new InputError(
+        `${file}: partitions.${name}: a name starts with a letter, then letters, digits, "_", "." or "-", and has no "--"`,
+      );
     }
     try {
       out[name] = canonicalSelection(parseLabel(value));

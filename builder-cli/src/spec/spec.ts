@@ -124,7 +124,8 @@ function describeIssue(issue: z.core.$ZodIssue | undefined, json: unknown): stri
   if (top === "allotments" && typeof index === "number") {
     const raw = (json as { allotments: Record<string, unknown>[] }).allotments[index];
     const name = allotmentName(index, raw?.row, raw?.col);
-    const what = field === undefined ? "must be an object with src, dst, row and col" : `${String(field)}: ${issue.message}`;
+    const what =
+      field === undefined ? "must be an object with src, dst, row and col" : `${String(field)}: ${issue.message}`;
     return `${name}: ${what}`;
   }
   const where = issue.path.length ? issue.path.join(".") : "top level";

@@ -53,7 +53,10 @@ export class BuildCache {
 
   async loadStats(): Promise<void> {
     try {
-      const records = JSON.parse(await readFile(path.join(this.root, "stat.json"), "utf8")) as Record<string, StatRecord>;
+      const records = JSON.parse(await readFile(path.join(this.root, "stat.json"), "utf8")) as Record<
+        string,
+        StatRecord
+      >;
       this.stats = new Map(Object.entries(records));
     } catch {
       // Missing or damaged: it is only a cache, everything gets hashed again.
@@ -70,7 +73,12 @@ export class BuildCache {
     const r = this.stats.get(e.source);
     const s = e.stamp;
     const same =
-      r && r.dev === s.dev && r.ino === s.ino && r.size === s.size && r.mtimeNs === s.mtimeNs && r.ctimeNs === s.ctimeNs;
+      r &&
+      r.dev === s.dev &&
+      r.ino === s.ino &&
+      r.size === s.size &&
+      r.mtimeNs === s.mtimeNs &&
+      r.ctimeNs === s.ctimeNs;
     return same ? r.sha256 : undefined;
   }
 
@@ -79,7 +87,11 @@ export class BuildCache {
   }
 
   /** The cache key, or undefined when some file's content hash is not known without reading it. */
-  keyFor(entries: readonly TarEntry[], compression: { setting: string; level: number }, hashOf = (e: Extract<TarEntry, { type: "file" }>) => this.knownHash(e)): string | undefined {
+  keyFor(
+    entries: readonly TarEntry[],
+    compression: { setting: string; level: number },
+    hashOf = (e: Extract<TarEntry, { type: "file" }>) => this.knownHash(e),
+  ): string | undefined {
     const parts: unknown[] = [];
     for (const e of entries) {
       if (e.type === "file") {
@@ -92,7 +104,12 @@ export class BuildCache {
         parts.push([e.name, "d", e.mode]);
       }
     }
-    const recipe = JSON.stringify({ v: KEY_VERSION, compression: compression.setting, level: compression.level, entries: parts });
+    const recipe = JSON.stringify({
+      v: KEY_VERSION,
+      compression: compression.setting,
+      level: compression.level,
+      entries: parts,
+    });
     return createHash("sha256").update(recipe).digest("hex");
   }
 

@@ -3,7 +3,7 @@
  * each tag an entry in its index.json. A port's ":" becomes "_" so paths stay portable.
  */
 import path from "node:path";
-import { parseImageRef, type ImageRef } from "../registry/ref.ts";
+import { formatImageRef, parseImageRef, type ImageRef } from "../registry/ref.ts";
 import { InputError } from "../spec/errors.ts";
 import { imagesDir } from "./paths.ts";
 
@@ -17,14 +17,9 @@ export interface StoredRef {
 }
 
 export function storedRef(target: string, storeRoot: string = imagesDir(), plainHttp = false): StoredRef {
-  let ref: ImageRef;
-  try {
-    ref = parseImageRef(target, plainHttp ? { plainHttp: true } : {});
-  } catch (e) {
-    throw new InputError(`invalid image reference "${target}": ${(e as Error).message}`);
-  }
+  const ref = parseImageRef(target, plainHttp ? { plainHttp: true } : {});
   if (ref.digest) throw new InputError(`"${target}" names a digest; a built image needs a tag`);
   const tag = ref.tag ?? "latest";
   const dir = path.join(storeRoot, ref.registry.replaceAll(":", "_"), ...ref.repository.split("/"));
-  return { ref, dir, tag, name: `${ref.registry}/${ref.repository}:${tag}` };
+  return { ref, dir, tag, name: formatImageRef({ ...ref, tag }) };
 }

@@ -38,14 +38,18 @@ export class OciLayout {
     await mkdir(path.join(dir, "blobs", "sha256"), { recursive: true });
     if (!(await exists(path.join(dir, "oci-layout")))) await writeFileAtomic(path.join(dir, "oci-layout"), LAYOUT_FILE);
     if (!(await exists(path.join(dir, "index.json")))) {
-      await writeFileAtomic(path.join(dir, "index.json"), JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] }));
+      await writeFileAtomic(
+        path.join(dir, "index.json"),
+        JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] }),
+      );
     }
     return layout;
   }
 
   /** Opens an existing layout; a directory that is not one is the user's mistake. */
   static async open(dir: string): Promise<OciLayout> {
-    if (!(await exists(path.join(dir, "oci-layout")))) throw new InputError(`${dir} is not an OCI image layout (no oci-layout file)`);
+    if (!(await exists(path.join(dir, "oci-layout"))))
+      throw new InputError(`${dir} is not an OCI image layout (no oci-layout file)`);
     return new OciLayout(dir);
   }
 
@@ -71,7 +75,8 @@ export class OciLayout {
   async writeStream(expected: Digest, body: ReadableStream<Uint8Array> | Readable): Promise<number> {
     const have = await this.blobSize(expected);
     if (have !== undefined) {
-      if (!(body instanceof Readable)) await body.cancel();
+      if (body instanceof Readable) body.destroy();
+      else await body.cancel();
       return have;
     }
     const file = this.blobPath(expected);
@@ -111,7 +116,8 @@ export class OciLayout {
   async readIndex(): Promise<ImageIndex> {
     const text = await readFile(path.join(this.dir, "index.json"), "utf8");
     const parsed = imageIndexSchema.safeParse(JSON.parse(text));
-    if (!parsed.success) throw new Error(`${this.dir}/index.json is not an OCI index: ${parsed.error.issues[0]?.message}`);
+    if (!parsed.success)
+      throw new Error(`${this.dir}/index.json is not an OCI index: ${parsed.error.issues[0]?.message}`);
     return parsed.data;
   }
 
@@ -126,7 +132,12 @@ export class OciLayout {
   /** The index.json entry for `ref`; with no ref, the only entry there is. */
   async resolve(ref: string | undefined): Promise<Descriptor> {
     const { manifests } = await this.readIndex();
-    const found = ref === undefined ? (manifests.length === 1 ? manifests : []) : manifests.filter((m) => m.annotations?.[REF_NAME] === ref);
+    const found =
+      ref === undefined
+        ? manifests.length === 1
+          ? manifests
+          : []
+        : manifests.filter((m) => m.annotations?.[REF_NAME] === ref);
     const names = manifests.map((m) => m.annotations?.[REF_NAME]).filter((n) => n !== undefined);
     if (found.length === 0) {
       const what = ref === undefined ? "no single image (name a tag)" : `no image tagged "${ref}"`;

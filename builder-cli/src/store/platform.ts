@@ -17,5 +17,7 @@ export function formatPlatform(p: Platform): string {
 
 /** A wanted platform without a variant matches any variant, as in docker. */
 export function platformMatches(have: Platform, want: Platform): boolean {
-  return have.os === want.os && have.architecture === want.architecture && (!want.variant || have.variant === want.variant);
+  return (
+    have.os === want.os && have.architecture === want.architecture && (!want.variant || have.variant === want.variant)
+  );
 }

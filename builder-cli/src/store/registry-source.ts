@@ -2,7 +2,7 @@
 import { Readable } from "node:stream";
 import { sha256, type Digest } from "../../../core/oci/digest.ts";
 import { RegistryClient } from "../registry/client.ts";
-import type { ImageRef } from "../registry/ref.ts";
+import { manifestReference, type ImageRef } from "../registry/ref.ts";
 import type { FetchedManifest, ImageSource } from "./source.ts";
 import type { AuthOptions } from "../registry/auth.ts";
 
@@ -19,7 +19,7 @@ export class RegistrySource implements ImageSource {
 
   /** The reference this source was named by: its digest if it has one, else its tag. */
   get reference(): string {
-    return this.ref.digest ?? this.ref.tag ?? "latest";
+    return manifestReference(this.ref);
   }
 
   async manifest(reference: string): Promise<FetchedManifest> {
@@ -28,12 +28,16 @@ export class RegistrySource implements ImageSource {
   }
 
   async blobBytes(digest: Digest): Promise<Uint8Array> {
-    const bytes = new Uint8Array(await new Response(await this.client.openBlob(this.ref.repository, digest)).arrayBuffer());
+    const bytes = new Uint8Array(
+      await new Response(await this.client.openBlob(this.ref.repository, digest)).arrayBuffer(),
+    );
     if ((await sha256(bytes)) !== digest) throw new Error(`${this.name}: blob ${digest} arrived corrupt`);
     return bytes;
   }
 
   async openBlob(digest: Digest): Promise<Readable> {
-    return Readable.fromWeb((await this.client.openBlob(this.ref.repository, digest)) as import("node:stream/web").ReadableStream<Uint8Array>);
+    return Readable.fromWeb(
+      (await this.client.openBlob(this.ref.repository, digest)) as import("node:stream/web").ReadableStream<Uint8Array>,
+    );
   }
 }

@@ -1,0 +1,271 @@
+/**
+ * 2DFS partition benchmark (issue 3), run against the registry as a user runs it (`wrangler dev`,
+ * local R2 and KV) on this machine:
+ *
+ *   node bench/partition.ts
+ *
+ * 1. Pull time. containerd (fresh content store for every pull) pulls a partition of about
+ *    200 MB of allotments, and a prebuilt ordinary image of the very same layer blobs, in
+ *    alternating order; the ratio is the cost of serving a partition. Target: under 1 %.
+ * 2. Computation time. Fields of 1,000 and 10,000 tiny allotments; each cold request asks for a
+ *    selection never asked before, each cached one repeats a selection. Times are taken from
+ *    outside, since `performance.now()` does not advance inside workerd during CPU work; the
+ *    plain manifest GET is the baseline that a cached answer should match. Target: under 5 ms
+ *    per 1,000 allotments cold.
+ *
+ * Environment: BENCH_REPS (pull repetitions per kind, default 5), BENCH_ALLOTMENT_MB (default 25).
+ */
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pLimit from "p-limit";
+import { MediaType } from "../core/oci/media-types.ts";
+import { fieldFromAllotments, serializeField } from "../core/tdfs/field.ts";
+import { startContainerd } from "../test/helpers/containerd.ts";
+import { pushBlob, sha256Of } from "../test/helpers/oci.ts";
+import { pushFlatImage, pushTdfsImage, tdfsImage, type Cell } from "../test/helpers/tdfs.ts";
+import { startRegistry, type Registry } from "../test/helpers/wrangler-dev.ts";
+
+const REPS = Number(process.env.BENCH_REPS ?? 5);
+const ALLOTMENT_MB = Number(process.env.BENCH_ALLOTMENT_MB ?? 25);
+const ACCEPT = [MediaType.OciIndex, MediaType.OciManifest].join(", ");
+
+interface Row {
+  what: string;
+  value: string;
+}
+
+async function main(): Promise<void> {
+  const work = await mkdtemp(join(tmpdir(), "2dfs-bench-"));
+  const registry = await startRegistry();
+  const rows: Row[] = [];
+  try {
+    rows.push(...(await pullTime(registry, work)));
+    for (const n of [1_000, 10_000]) rows.push(...(await computationTime(registry, n)));
+  } finally {
+    await registry.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+  printTable(rows);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pull time
+
+/** 3x4 field; the partition takes rows 0-1 (8 allotments, ~200 MB) and leaves row 2 out. */
+const PULL_LABEL = "0.0.1.3";
+const PULL_CELLS: Cell[] = [0, 1].flatMap((r) => [0, 1, 2, 3].map((c) => [r, c] as const));
+
+async function pullTime(registry: Registry, work: string): Promise<Row[]> {
+  const repo = "bench/model";
+  log(`building a 3x4 field of ${ALLOTMENT_MB} MB allotments`);
+  const img = await tdfsImage()
+    .name(repo)
+    .grid(3, 4)
+    .allotmentBytes(ALLOTMENT_MB * 1024 * 1024)
+    .write(join(work, "model"));
+  log("pushing it, and an ordinary image of the partition's blobs as :flat");
+  await pushTdfsImage(registry.url, repo, "v1", img);
+  await pushFlatImage(registry.url, repo, "flat", img, PULL_CELLS);
+  const bytes = [...img.platforms[0]!.base.map((l) => l.descriptor.size)]
+    .concat(img.platforms[0]!.allotments.filter((a) => a.row <= 1).map((a) => a.layer.descriptor.size))
+    .reduce((a, b) => a + b, 0);
+
+  const refs = { partition: `${registry.host}/${repo}:v1--${PULL_LABEL}`, flat: `${registry.host}/${repo}:flat` };
+  // The first pull of the partition computes it; the repetitions below are what a fleet sees.
+  const first = await timedPull(refs.partition, "pull");
+  await timedPull(refs.flat, "pull");
+  const times: Record<"partition" | "flat", Record<"pull" | "fetch", number[]>> = {
+    partition: { pull: [], fetch: [] },
+    flat: { pull: [], fetch: [] },
+  };
+  for (let i = 0; i < REPS; i++) {
+    const order: ("partition" | "flat")[] = i % 2 === 0 ? ["partition", "flat"] : ["flat", "partition"];
+    for (const mode of ["pull", "fetch"] as const) {
+      for (const kind of order) times[kind][mode].push(await timedPull(refs[kind], mode));
+    }
+    log(`rep ${i + 1}/${REPS}: pull ${fmtPair(times, "pull", i)}, fetch ${fmtPair(times, "fetch", i)}`);
+  }
+  const out: Row[] = [
+    { what: `pull: bytes in the partition (base + 8 allotments)`, value: `${(bytes / 1e6).toFixed(1)} MB` },
+    { what: "pull: first partition pull (computed, cold)", value: `${first.toFixed(0)} ms` },
+  ];
+  for (const mode of ["pull", "fetch"] as const) {
+    const p = median(times.partition[mode]);
+    const f = median(times.flat[mode]);
+    const what = mode === "pull" ? "ctr image pull (fetch + unpack)" : "ctr content fetch (fetch only)";
+    out.push(
+      { what: `${what}: partition, median of ${REPS}`, value: `${p.toFixed(0)} ms (${mbps(bytes, p)})` },
+      { what: `${what}: prebuilt image, median of ${REPS}`, value: `${f.toFixed(0)} ms (${mbps(bytes, f)})` },
+      { what: `${what}: partition / prebuilt`, value: `${((p / f - 1) * 100).toFixed(2)} %` },
+    );
+  }
+  return out;
+}
+
+/** One pull into a fresh containerd, so nothing is already there; the wall time of ctr alone. */
+async function timedPull(ref: string, mode: "pull" | "fetch"): Promise<number> {
+  const containerd = await startContainerd();
+  try {
+    const start = performance.now();
+    if (mode === "pull") await containerd.pull(ref, { platform: "linux/amd64" });
+    else await containerd.ctr(["content", "fetch", "--plain-http", "--platform", "linux/amd64", ref]);
+    return performance.now() - start;
+  } finally {
+    await containerd.stop();
+  }
+}
+
+function fmtPair(t: Record<string, Record<string, number[]>>, mode: string, i: number): string {
+  return `partition ${t.partition![mode]![i]!.toFixed(0)} ms / prebuilt ${t.flat![mode]![i]!.toFixed(0)} ms`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Computation time
+
+const COLD_REQUESTS = 15;
+const WARM_REQUESTS = 30;
+const PUSH_CONCURRENCY = 8;
+
+async function computationTime(registry: Registry, n: number): Promise<Row[]> {
+  const cols = n === 1_000 ? 50 : 100;
+  const rows = n / cols;
+  const repo = `bench/field-${n}`;
+  const base = registry.url;
+  log(`pushing ${n} allotments (${rows}x${cols}) to ${repo}`);
+  const started = performance.now();
+  const limit = pLimit(PUSH_CONCURRENCY);
+  const cells = await Promise.all(
+    Array.from({ length: n }, (_, i) =>
+      limit(async () => {
+        // The registry never unpacks an allotment; a few random bytes make a distinct blob.
+        const bytes = randomBytes(64);
+        const digest = await pushBlob(base, repo, bytes);
+        return { row: Math.floor(i / cols), col: i % cols, digest: digest.slice(7), diffid: digest.slice(7) };
+      }),
+    ),
+  );
+  const pushSeconds = (performance.now() - started) / 1000;
+  const field = new TextEncoder().encode(serializeField(fieldFromAllotments(cells)));
+  const layer = randomBytes(1024);
+  const [fieldDigest, layerDigest] = await Promise.all([pushBlob(base, repo, field), pushBlob(base, repo, layer)]);
+  const config = JSON.stringify({
+    architecture: "amd64",
+    os: "linux",
+    rootfs: { type: "layers", diff_ids: [layerDigest] },
+    history: [{ created_by: "base" }],
+  });
+  const configDigest = await pushBlob(base, repo, new TextEncoder().encode(config));
+  const manifest = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: MediaType.OciManifest,
+    config: { mediaType: MediaType.OciConfig, digest: configDigest, size: Buffer.byteLength(config) },
+    layers: [
+      { mediaType: MediaType.OciLayerTar, digest: layerDigest, size: layer.byteLength },
+      { mediaType: MediaType.TdfsField, digest: fieldDigest, size: field.byteLength },
+    ],
+  });
+  const manifestDigest = sha256Of(manifest);
+  const putManifest = await timed(() =>
+    put(`${base}/v2/${repo}/manifests/${manifestDigest}`, manifest, MediaType.OciManifest),
+  );
+  const index = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: MediaType.OciIndex,
+    manifests: [
+      {
+        mediaType: MediaType.OciManifest,
+        digest: manifestDigest,
+        size: Buffer.byteLength(manifest),
+        platform: { os: "linux", architecture: "amd64" },
+      },
+    ],
+  });
+  await put(`${base}/v2/${repo}/manifests/v1`, index, MediaType.OciIndex);
+
+  const url = (tag: string): string => `${base}/v2/${repo}/manifests/${tag}`;
+  // Warm the connection and the isolate before anything is timed.
+  for (let i = 0; i < 5; i++) await request(url("v1"), "GET");
+
+  const plainGet = await repeat(WARM_REQUESTS, () => request(url("v1"), "GET"));
+  const plainHead = await repeat(WARM_REQUESTS, () => request(url("v1"), "HEAD"));
+  // Each cold label leaves out a different number of trailing columns: a selection never asked
+  // before, of (almost) the whole field, so the cache cannot answer it.
+  let k = 0;
+  const coldGet = await repeat(COLD_REQUESTS, () => request(url(`v1--0.0.${rows - 1}.${cols - 1 - k++}`), "GET"));
+  const coldHead = await repeat(COLD_REQUESTS, () => request(url(`v1--0.0.${rows - 1}.${cols - 1 - k++}`), "HEAD"));
+  const cachedLabel = `v1--0.0.${rows - 1}.${cols - 1}`;
+  const cachedGet = await repeat(WARM_REQUESTS, () => request(url(cachedLabel), "GET"));
+  const cachedHead = await repeat(WARM_REQUESTS, () => request(url(cachedLabel), "HEAD"));
+
+  const per1k = (ms: number): string => `${((ms - median(plainGet)) / (n / 1000)).toFixed(2)} ms / 1k`;
+  const tag = `${n} allotments`;
+  return [
+    {
+      what: `${tag}: push of the allotments`,
+      value: `${pushSeconds.toFixed(1)} s (${(n / pushSeconds).toFixed(0)}/s)`,
+    },
+    { what: `${tag}: manifest PUT (records the field facts)`, value: `${putManifest.toFixed(0)} ms` },
+    { what: `${tag}: plain tag GET (baseline)`, value: fmtMs(plainGet) },
+    { what: `${tag}: plain tag HEAD`, value: fmtMs(plainHead) },
+    { what: `${tag}: cold partition GET`, value: `${fmtMs(coldGet)}, ${per1k(median(coldGet))} over baseline` },
+    { what: `${tag}: cold partition HEAD`, value: `${fmtMs(coldHead)}, ${per1k(median(coldHead))} over baseline` },
+    { what: `${tag}: cached partition GET`, value: fmtMs(cachedGet) },
+    { what: `${tag}: cached partition HEAD`, value: fmtMs(cachedHead) },
+  ];
+}
+
+async function request(url: string, method: "GET" | "HEAD"): Promise<void> {
+  const res = await fetch(url, { method, headers: { Accept: ACCEPT } });
+  await res.arrayBuffer();
+  if (res.status !== 200) throw new Error(`${method} ${url}: ${res.status}`);
+}
+
+async function put(url: string, body: string, contentType: string): Promise<void> {
+  const res = await fetch(url, { method: "PUT", headers: { "Content-Type": contentType }, body });
+  const text = await res.text();
+  if (res.status !== 201) throw new Error(`PUT ${url}: ${res.status} ${text}`);
+}
+
+async function timed(fn: () => Promise<void>): Promise<number> {
+  const start = performance.now();
+  await fn();
+  return performance.now() - start;
+}
+
+async function repeat(times: number, fn: () => Promise<void>): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < times; i++) out.push(await timed(fn));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+function fmtMs(xs: readonly number[]): string {
+  const s = [...xs].sort((a, b) => a - b);
+  return `median ${median(s).toFixed(2)} ms (min ${s[0]!.toFixed(2)}, max ${s.at(-1)!.toFixed(2)}, n=${s.length})`;
+}
+
+function mbps(bytes: number, ms: number): string {
+  return `${(bytes / 1e6 / (ms / 1000)).toFixed(0)} MB/s`;
+}
+
+function printTable(rows: readonly Row[]): void {
+  const width = Math.max(...rows.map((r) => r.what.length));
+  console.log(`\n${"measure".padEnd(width)}  value\n${"-".repeat(width)}  ${"-".repeat(40)}`);
+  for (const r of rows) console.log(`${r.what.padEnd(width)}  ${r.value}`);
+}
+
+function log(msg: string): void {
+  console.error(`[bench] ${msg}`);
+}
+
+await main();

@@ -1,0 +1,40 @@
+/** `export REF--x1.y1.x2.y2[--...] DEST` */
+import path from "node:path";
+import { exportPartition, type ExportResult } from "../../export/export.ts";
+import { parsePlatform } from "../../store/platform.ts";
+import { formatPlatform } from "../../store/platform.ts";
+import { createOutput, formatBytes } from "../output.ts";
+import { openImage, splitLabeledRef } from "../refs.ts";
+import type { RegistryFlags } from "../registry-flags.ts";
+
+export interface ExportFlags extends RegistryFlags {
+  json?: boolean;
+  store?: string;
+  platform: string[];
+}
+
+export async function exportCommand(labeled: string, dest: string, flags: ExportFlags): Promise<void> {
+  const out = createOutput(flags.json === true);
+  const { ref, label } = splitLabeledRef(labeled);
+  const opened = await openImage(ref, { ...flags, ...(flags.store ? { store: path.resolve(flags.store) } : {}) });
+  const result = await exportPartition({
+    source: opened.source,
+    reference: opened.reference,
+    label,
+    tag: opened.tag,
+    dest,
+    platforms: flags.platform.map(parsePlatform),
+  });
+  out.result(result, printExport);
+}
+
+function printExport(r: ExportResult): void {
+  for (const p of r.platforms) {
+    const bytes = p.allotments.reduce((n, a) => n + a.size, 0);
+    const cells = p.allotments.map((a) => `(${a.row},${a.col})`).join(" ");
+    process.stdout.write(
+      `${formatPlatform(p.platform)}: ${p.allotments.length} allotment(s), ${formatBytes(bytes)}: ${cells}\n`,
+    );
+  }
+  process.stdout.write(`wrote ${r.format} ${r.dest} (${r.tag}) ${r.digest}\n`);
+}

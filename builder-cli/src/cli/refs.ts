@@ -1,0 +1,67 @@
+/**
+ * Resolving an image argument: `oci:DIR[:tag]` is a layout; any other name is looked up in the
+ * local store first (where `build` puts images) and otherwise fetched from its registry.
+ */
+import type { Digest } from "../../../core/oci/digest.ts";
+import { splitSemanticTag } from "../../../core/tdfs/label.ts";
+import { splitLayoutRef } from "../build/base.ts";
+import type { BlobFacts } from "../inspect/inspect.ts";
+import { parseImageRef } from "../registry/ref.ts";
+import { storedRef } from "../store/images.ts";
+import { OciLayout } from "../store/layout.ts";
+import { layerMediaTypeOfFile } from "../store/sniff.ts";
+import { LayoutSource, type ImageSource } from "../store/source.ts";
+import { InputError } from "../spec/errors.ts";
+import { authLookup, type RegistryFlags } from "./registry-flags.ts";
+
+export interface OpenedImage {
+  source: ImageSource;
+  /** Digest or tag to load from the source. */
+  reference: string;
+  /** The tag the user named (for semantic tags and output names). */
+  tag: string;
+  /** Size and media type of a blob, where the source can tell without downloading it. */
+  facts: BlobFacts;
+}
+
+export async function openImage(arg: string, flags: RegistryFlags & { store?: string }): Promise<OpenedImage> {
+  if (arg.startsWith("oci:")) {
+    const { dir, ref } = splitLayoutRef(arg.slice(4));
+    const layout = await OciLayout.open(dir);
+    return local(layout, (await layout.resolve(ref)).digest, ref ?? "latest");
+  }
+  const stored = storedRef(arg, flags.store, flags.plainHttp);
+  if (!stored.ref.digest) {
+    try {
+      const layout = await OciLayout.open(stored.dir);
+      return local(layout, (await layout.resolve(stored.tag)).digest, stored.tag);
+    } catch (e) {
+      if (!(e instanceof InputError)) throw e;
+    }
+  }
+  const ref = parseImageRef(arg, flags.plainHttp ? { plainHttp: true } : {});
+  const { RegistrySource } = await import("../store/registry-source.ts");
+  const source = new RegistrySource(ref, await authLookup(flags)(ref.registry));
+  return { source, reference: source.reference, tag: ref.tag ?? "latest", facts: async () => undefined };
+}
+
+function local(layout: OciLayout, digest: Digest, tag: string): OpenedImage {
+  return {
+    source: new LayoutSource(layout),
+    reference: digest,
+    tag,
+    facts: async (d) => {
+      const size = await layout.blobSize(d);
+      return size === undefined ? undefined : { size, mediaType: await layerMediaTypeOfFile(layout.blobPath(d)) };
+    },
+  };
+}
+
+/** `REF--x1.y1.x2.y2[--...]` -> REF and the label; the label starts at the first "--" of the last path segment. */
+export function splitLabeledRef(arg: string): { ref: string; label: string } {
+  const slash = arg.lastIndexOf("/");
+  const split = splitSemanticTag(arg.slice(slash + 1));
+  if (!split || !split.base)
+    throw new InputError(`"${arg}" names no partition; write REF--x1.y1.x2.y2[--...] or REF--<name>`);
+  return { ref: arg.slice(0, slash + 1) + split.base, label: split.label };
+}

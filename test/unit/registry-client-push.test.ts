@@ -1,0 +1,368 @@
+/**
+ * The registry client against the real CNCF distribution registry (Debian `docker-registry`),
+ * reached through a recording proxy that shows what went over the wire and injects the faults
+ * networks produce. skopeo confirms that what was pushed is an image other tools read.
+ */
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { MediaType } from "../../core/oci/media-types.ts";
+import { AuthError } from "../../builder-cli/src/registry/auth.ts";
+import { RegistryClient, type PushEvent, type RegistryClientOptions } from "../../builder-cli/src/registry/client.ts";
+import type { BlobSource, ImageToPush, ManifestToPush } from "../../builder-cli/src/registry/image.ts";
+import { SourceError } from "../../builder-cli/src/registry/retry.ts";
+import { ociImage, OciLayout, type WrittenImage } from "../helpers/images.ts";
+import {
+  startPeerRegistry,
+  startPeerRegistryWithAuth,
+  type AuthPeerRegistry,
+  type PeerRegistry,
+} from "../helpers/peer-registry.ts";
+import { startRecordingProxy, type RecordingProxy, type SeenRequest } from "../helpers/recording-proxy.ts";
+import { inspect, inspectRaw, listTags } from "../helpers/skopeo.ts";
+
+const MiB = 1024 * 1024;
+const CHUNK = 5 * MiB;
+const FAST_RETRY = { baseDelayMs: 20, maxDelayMs: 200 };
+
+let work: string;
+let peer: PeerRegistry;
+let proxy: RecordingProxy;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), "2dfs-regclient-"));
+  peer = await startPeerRegistry();
+  proxy = await startRecordingProxy(peer.url);
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await peer?.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+beforeEach(() => {
+  proxy.seen.length = 0;
+  proxy.setFaults(undefined);
+});
+
+function client(extra: Partial<RegistryClientOptions> & { events?: PushEvent[] } = {}): RegistryClient {
+  const { events, ...opts } = extra;
+  return new RegistryClient({
+    registry: proxy.host,
+    plainHttp: true,
+    retry: FAST_RETRY,
+    uploadStateDir: join(work, "state"),
+    onEvent: (e) => events?.push(e),
+    ...opts,
+  });
+}
+
+function fileBlob(path: string, d: { digest: string; size: number; mediaType: string }): BlobSource {
+  return {
+    digest: d.digest,
+    size: d.size,
+    mediaType: d.mediaType,
+    open: () => Readable.toWeb(createReadStream(path)) as ReadableStream<Uint8Array>,
+    openAt: (offset) => Readable.toWeb(createReadStream(path, { start: offset })) as ReadableStream<Uint8Array>,
+  };
+}
+
+/** An image written by the test image builder, as the push API takes it: children first, root last. */
+async function toPush(img: WrittenImage, tag?: string): Promise<ImageToPush> {
+  const layout = new OciLayout(img.dir);
+  const blobs: BlobSource[] = [];
+  const manifests: ManifestToPush[] = [];
+  for (const p of img.platforms) {
+    for (const d of [...p.layers.map((l) => l.descriptor), p.config])
+      blobs.push(fileBlob(layout.blobPath(d.digest), d));
+    manifests.push({ ...p.manifest, bytes: await layout.readBlob(p.manifest.digest) });
+  }
+  if (img.top.digest !== img.platforms[0]!.manifest.digest) {
+    manifests.push({ ...img.top, bytes: await layout.readBlob(img.top.digest) });
+  }
+  return tag === undefined ? { blobs, manifests } : { tag, blobs, manifests };
+}
+
+async function bytesOf(s: ReadableStream<Uint8Array>): Promise<Buffer> {
+  return Buffer.from(await new Response(s).arrayBuffer());
+}
+
+async function fileDigest(path: string): Promise<string> {
+  const h = createHash("sha256");
+  for await (const b of createReadStream(path)) h.update(b as Buffer);
+  return `sha256:${h.digest("hex")}`;
+}
+
+const uploads = (seen: readonly SeenRequest[]): SeenRequest[] => seen.filter((r) => r.url.includes("/blobs/uploads/"));
+const patches = (seen: readonly SeenRequest[]): SeenRequest[] =>
+  seen.filter((r) => r.method === "PATCH" && typeof r.outcome === "number" && r.outcome < 300);
+
+/** Asserts that forwarded PATCHes cover [from, size) in order, each with an exact Content-Length. */
+function expectContiguousChunks(seen: readonly SeenRequest[], from: number, size: number): void {
+  let next = from;
+  for (const r of patches(seen)) {
+    const [start, end] = r.contentRange!.split("-").map(Number) as [number, number];
+    expect(start).toBe(next);
+    expect(Number(r.contentLength)).toBe(end - start + 1);
+    expect(end - start + 1).toBeLessThanOrEqual(CHUNK);
+    if (end + 1 < size) expect((end + 1) % CHUNK).toBe(0);
+    expect(r.transferEncoding).toBeUndefined();
+    next = end + 1;
+  }
+  expect(next).toBe(size);
+}
+
+/** A 30 MB uncompressed layer of random bytes: six chunks of 5 MiB. */
+async function bigImage(
+  name: string,
+): Promise<{ img: WrittenImage; push: ImageToPush; layer: BlobSource; path: string }> {
+  const img = await ociImage()
+    .compression("none")
+    .randomLayers(1, 30_000_000)
+    .index(false)
+    .tag(name)
+    .write(join(work, name));
+  const push = await toPush(img, "v1");
+  const layer = push.blobs[0]!;
+  return { img, push, layer, path: new OciLayout(img.dir).blobPath(layer.digest as `sha256:${string}`) };
+}
+
+describe("pushing to the distribution registry", () => {
+  let small: WrittenImage;
+
+  it("pushes an index with two layers that skopeo reads byte for byte", async () => {
+    small = await ociImage().randomLayers(2, 300_000).index(true).tag("v1").write(join(work, "small"));
+    const image = await toPush(small, "v1");
+    const events: PushEvent[] = [];
+    const report = await client({ events }).pushImage("tdfs/small", image);
+
+    expect(report).toMatchObject({
+      blobsTotal: 3,
+      blobsSkipped: 0,
+      blobsMounted: 0,
+      blobsUploaded: 3,
+      digest: small.top.digest,
+    });
+    expect(report.bytesUploaded).toBeGreaterThanOrEqual(image.blobs.reduce((n, b) => n + b.size, 0));
+    // Children by digest, the root by its tag; nothing else is tagged.
+    expect(events.filter((e) => e.type === "manifest-pushed").map((e) => e.reference)).toEqual([
+      small.platforms[0]!.manifest.digest,
+      "v1",
+    ]);
+
+    const ref = `docker://${peer.host}/tdfs/small:v1`;
+    expect(await inspectRaw(ref)).toEqual(await readFile(new OciLayout(small.dir).blobPath(small.top.digest)));
+    const info = await inspect(ref);
+    expect(info.Layers).toEqual(small.platforms[0]!.layers.map((l) => l.descriptor.digest));
+    expect(await listTags(`docker://${peer.host}/tdfs/small`)).toEqual(["v1"]);
+
+    const c = client();
+    const index = await c.getManifest("tdfs/small", "v1");
+    expect(index).toEqual({
+      bytes: new Uint8Array(image.manifests[1]!.bytes),
+      mediaType: MediaType.OciIndex,
+      digest: small.top.digest,
+    });
+    const child = await c.getManifest("tdfs/small", small.platforms[0]!.manifest.digest);
+    expect(Buffer.from(child.bytes)).toEqual(Buffer.from(image.manifests[0]!.bytes));
+    expect(child.mediaType).toBe(MediaType.OciManifest);
+    for (const b of image.blobs) {
+      const path = new OciLayout(small.dir).blobPath(b.digest as `sha256:${string}`);
+      expect(await bytesOf(await c.openBlob("tdfs/small", b.digest))).toEqual(await readFile(path));
+    }
+    expect(uploads(proxy.seen).every((r) => r.transferEncoding === undefined)).toBe(true);
+  });
+
+  it("uploads no blob bytes when the image is pushed again", async () => {
+    const events: PushEvent[] = [];
+    const report = await client({ events }).pushImage("tdfs/small", await toPush(small, "v1"));
+    expect(report).toMatchObject({ blobsTotal: 3, blobsSkipped: 3, blobsUploaded: 0, bytesUploaded: 0 });
+    expect(events.filter((e) => e.type === "blob-skipped")).toHaveLength(3);
+    expect(uploads(proxy.seen)).toEqual([]);
+  });
+
+  it("mounts blobs from another repository of the same registry", async () => {
+    const report = await client().pushImage("tdfs/derived", {
+      ...(await toPush(small, "v2")),
+      mountFrom: "tdfs/small",
+    });
+    expect(report).toMatchObject({ blobsMounted: 3, blobsUploaded: 0, bytesUploaded: 0 });
+    expect(uploads(proxy.seen).map((r) => r.method)).toEqual(["POST", "POST", "POST"]);
+    expect((await inspect(`docker://${peer.host}/tdfs/derived:v2`)).Layers).toHaveLength(2);
+  });
+
+  it("pushes by digest alone when there is no tag", async () => {
+    const image = await toPush(small);
+    await client().pushImage("tdfs/untagged", image);
+    expect((await client().getManifest("tdfs/untagged", small.top.digest)).digest).toBe(small.top.digest);
+    await expect(client().getManifest("tdfs/untagged", "latest")).rejects.toThrow(/404 MANIFEST_UNKNOWN/);
+  });
+
+  it("uploads a 30 MB layer in 5 MiB chunks, each with its own Content-Length", async () => {
+    const { push, layer, path } = await bigImage("chunked");
+    const report = await client({ chunkSize: CHUNK, monolithicMax: MiB }).pushImage("tdfs/chunked", push);
+    expect(report.blobsUploaded).toBe(2);
+    expectContiguousChunks(proxy.seen, 0, layer.size);
+    expect(patches(proxy.seen)).toHaveLength(Math.ceil(layer.size / CHUNK));
+    const fetched = createHash("sha256").update(await bytesOf(await client().openBlob("tdfs/chunked", layer.digest)));
+    expect(`sha256:${fetched.digest("hex")}`).toBe(await fileDigest(path));
+    expect(await readdir(join(work, "state"))).toEqual([]);
+  });
+
+  it("retries a 503 and a dropped connection, continuing from what the registry committed", async () => {
+    const { push, layer } = await bigImage("flaky");
+    // The layer without openAt: the retry reads and drops the committed bytes.
+    const { openAt: _, ...seekless } = layer;
+    push.blobs[0] = seekless;
+    let posts = 0;
+    proxy.setFaults((req, seen) => {
+      if (req.method === "POST" && posts++ === 0) return "503";
+      if (req.method === "PATCH" && seen.filter((r) => r.method === "PATCH").length === 2) return "drop";
+      return undefined;
+    });
+    const events: PushEvent[] = [];
+    const report = await client({ chunkSize: CHUNK, monolithicMax: MiB, events, concurrency: 1 }).pushImage(
+      "tdfs/flaky",
+      push,
+    );
+    expect(events.filter((e) => e.type === "blob-retry")).toHaveLength(2);
+    expect(proxy.seen.some((r) => r.outcome === "dropped")).toBe(true);
+    expectContiguousChunks(proxy.seen, 0, layer.size);
+    expect(report.bytesUploaded).toBeLessThan(layer.size + push.blobs[1]!.size + CHUNK + 1);
+    const fetched = await bytesOf(await client().openBlob("tdfs/flaky", layer.digest));
+    expect(fetched.length).toBe(layer.size);
+  });
+
+  it("starts a blob over when a chunk dies half-way and the registry drops the session", async () => {
+    const { push, layer } = await bigImage("cut");
+    proxy.setFaults((req, seen) =>
+      req.method === "PATCH" && seen.filter((r) => r.method === "PATCH").length === 3 ? { cutAfter: MiB } : undefined,
+    );
+    const events: PushEvent[] = [];
+    const report = await client({ chunkSize: CHUNK, monolithicMax: MiB, events }).pushImage("tdfs/cut", push);
+    expect(proxy.seen.some((r) => r.outcome === "cut")).toBe(true);
+    expect(events.filter((e) => e.type === "blob-retry")).toHaveLength(1);
+    // distribution 2.8 cancels a session whose stored size no longer matches its signed offset.
+    const ranges = patches(proxy.seen).map((r) => r.contentRange!.split("-")[0]);
+    expect(ranges.lastIndexOf("0")).toBeGreaterThan(0);
+    expectContiguousChunks(
+      proxy.seen.slice(proxy.seen.findLastIndex((r) => r.contentRange?.startsWith("0-"))),
+      0,
+      layer.size,
+    );
+    expect(report.bytesUploaded).toBeGreaterThan(layer.size);
+    const fetched = createHash("sha256").update(await bytesOf(await client().openBlob("tdfs/cut", layer.digest)));
+    expect(`sha256:${fetched.digest("hex")}`).toBe(layer.digest);
+  });
+
+  it("resumes an interrupted chunked upload from the stored offset in a later run", async () => {
+    const { push, layer, path } = await bigImage("resumed");
+    const cut = 2 * CHUNK;
+    // First run: the source fails after two chunks, as if the process died there.
+    const failing: BlobSource = {
+      ...layer,
+      open: () => {
+        let sent = 0;
+        const file = createReadStream(path, { highWaterMark: 64 * 1024 });
+        const pieces = file[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+        return new ReadableStream<Uint8Array>({
+          async pull(controller) {
+            if (sent >= cut) throw new Error("disk unplugged");
+            const { value, done } = await pieces.next();
+            if (done) return controller.close();
+            const piece = value.subarray(0, Math.min(value.length, cut - sent));
+            sent += piece.length;
+            controller.enqueue(piece);
+          },
+          cancel: () => void file.destroy(),
+        });
+      },
+    };
+    delete failing.openAt;
+    const first = client({ chunkSize: CHUNK, monolithicMax: MiB });
+    const err = await first
+      .pushImage("tdfs/resumed", { ...push, blobs: [failing, push.blobs[1]!] })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SourceError);
+    expect(String(err)).toMatch(/disk unplugged/);
+    const [stateFile] = await readdir(join(work, "state"));
+    expect(JSON.parse(await readFile(join(work, "state", stateFile!), "utf8"))).toMatchObject({
+      repository: "tdfs/resumed",
+      digest: layer.digest,
+      offset: cut,
+      chunkSize: CHUNK,
+    });
+
+    proxy.seen.length = 0;
+    const events: PushEvent[] = [];
+    const report = await client({ chunkSize: CHUNK, monolithicMax: MiB, events }).pushImage("tdfs/resumed", push);
+    expect(events.find((e) => e.type === "blob-start" && e.digest === layer.digest)).toMatchObject({ offset: cut });
+    expect(report.blobsSkipped).toBe(1); // the config made it up in the first run
+    expect(report.bytesUploaded).toBe(layer.size - cut);
+    expectContiguousChunks(proxy.seen, cut, layer.size);
+    const fetched = createHash("sha256").update(await bytesOf(await client().openBlob("tdfs/resumed", layer.digest)));
+    expect(`sha256:${fetched.digest("hex")}`).toBe(layer.digest);
+    expect(await readdir(join(work, "state"))).toEqual([]);
+  });
+
+  it("shows the registry's OCI error for a manifest it refuses", async () => {
+    const bogus = new TextEncoder().encode(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.OciManifest,
+        config: { mediaType: MediaType.OciConfig, digest: `sha256:${"0".repeat(64)}`, size: 2 },
+        layers: [],
+      }),
+    );
+    const digest = `sha256:${createHash("sha256").update(bogus).digest("hex")}`;
+    await expect(
+      client().putManifest("tdfs/bogus", "v1", { digest, mediaType: MediaType.OciManifest, bytes: bogus }),
+    ).rejects.toThrow(/PUT \/v2\/tdfs\/bogus\/manifests\/v1: HTTP 400 MANIFEST_BLOB_UNKNOWN/);
+  });
+});
+
+describe("pushing to a registry behind htpasswd Basic auth", () => {
+  let secured: AuthPeerRegistry;
+  let img: WrittenImage;
+  beforeAll(async () => {
+    secured = await startPeerRegistryWithAuth({ pusher: "s3cret-pw" });
+    img = await ociImage().randomLayers(1, 100_000).tag("v1").write(join(work, "authed"));
+  });
+  afterAll(() => secured?.stop());
+
+  const at = (auth?: { username: string; password: string }): RegistryClient =>
+    new RegistryClient({
+      registry: secured.host,
+      plainHttp: true,
+      retry: FAST_RETRY,
+      uploadStateDir: join(work, "state"),
+      ...(auth ? { auth } : {}),
+    });
+
+  it("pushes with the credentials and skopeo reads the image with them", async () => {
+    const report = await at({ username: "pusher", password: "s3cret-pw" }).pushImage(
+      "tdfs/authed",
+      await toPush(img, "v1"),
+    );
+    expect(report.blobsUploaded).toBe(2);
+    const info = await inspect(`docker://${secured.host}/tdfs/authed:v1`, { creds: secured.creds });
+    expect(info.Layers).toEqual([img.platforms[0]!.layers[0]!.descriptor.digest]);
+  });
+
+  it("says what is missing without credentials, and never shows the password", async () => {
+    await expect(at().pushImage("tdfs/authed", await toPush(img, "v1"))).rejects.toThrow(
+      /requires a username and password/,
+    );
+    const wrong = await at({ username: "pusher", password: "not-it" })
+      .blobExists("tdfs/authed", img.top.digest)
+      .catch((e: unknown) => e);
+    expect(wrong).toBeInstanceOf(AuthError);
+    expect(String(wrong)).toMatch(/refused the credentials/);
+    expect(String(wrong)).not.toContain("not-it");
+  });
+});

@@ -1,0 +1,153 @@
+/**
+ * The auth settings, read from Worker vars and secrets:
+ *
+ *   AUTH_MODE          "none" (default: everything open) or "token"
+ *   AUTH_CONFIG        JSON: users with password hashes, access rules, admins, token lifetimes
+ *   TOKEN_SIGNING_KEY  secret: the HMAC-SHA256 key that signs tokens
+ *
+ * Parsed once per isolate and per distinct value. A configuration that cannot be used fails
+ * closed: every request is refused with 500 and the reason goes to the Worker log (never to the
+ * client), see worker/auth/middleware.ts.
+ */
+import { z } from "zod";
+import type { Bindings } from "../env.ts";
+import { PATTERN_RE } from "./glob.ts";
+import { parsePasswordHash, type PasswordHash } from "./password.ts";
+import { Policy } from "./policy.ts";
+
+/** HS256 wants a key at least as long as its output; shorter keys are refused. */
+const MIN_SIGNING_KEY_LENGTH = 32;
+/** User names travel in Basic credentials, where the first `:` ends the name. */
+const USER_NAME_RE = /^[A-Za-z0-9._@-]{1,128}$/;
+
+const userList = z.array(z.string().regex(USER_NAME_RE).or(z.literal("*")));
+
+const passwordHash = z.string().transform((text, ctx): PasswordHash => {
+  const parsed = parsePasswordHash(text);
+  if (typeof parsed === "string") {
+    ctx.addIssue({ code: "custom", message: parsed });
+    return z.NEVER;
+  }
+  return parsed;
+});
+
+const ruleSchema = z.strictObject({
+  /** One pattern or several; see glob.ts. */
+  repos: z.union([z.string(), z.array(z.string()).min(1)]).transform((r) => (typeof r === "string" ? [r] : r)),
+  pull: userList.default([]),
+  push: userList.default([]),
+  delete: userList.default([]),
+  anonymousPull: z.boolean().default(false),
+});
+
+export const authConfigSchema = z
+  .strictObject({
+    users: z.record(z.string().regex(USER_NAME_RE), z.strictObject({ password: passwordHash })),
+    rules: z.array(ruleSchema).default([]),
+    admins: z.array(z.string().regex(USER_NAME_RE)).default([]),
+    /** Lifetime of access tokens; clients fetch a new one when it runs out. */
+    tokenTtlSeconds: z.number().int().min(30).max(3600).default(300),
+    /** Lifetime of refresh tokens (POST /token with access_type=offline). */
+    refreshTokenTtlSeconds: z
+      .number()
+      .int()
+      .min(60)
+      .max(90 * 24 * 3600)
+      .default(7 * 24 * 3600),
+  })
+  .superRefine((cfg, ctx) => {
+    const known = (name: string) => name === "*" || Object.hasOwn(cfg.users, name);
+    cfg.admins.forEach((name, i) => {
+      if (!known(name)) ctx.addIssue({ code: "custom", path: ["admins", i], message: `unknown user "${name}"` });
+    });
+    cfg.rules.forEach((rule, r) => {
+      for (const action of ["pull", "push", "delete"] as const) {
+        rule[action].forEach((name, i) => {
+          if (!known(name))
+            ctx.addIssue({ code: "custom", path: ["rules", r, action, i], message: `unknown user "${name}"` });
+        });
+      }
+      rule.repos.forEach((p, i) => {
+        if (!PATTERN_RE.test(p)) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["rules", r, "repos", i],
+            message: "patterns use a-z 0-9 . _ - / and *",
+          });
+        }
+      });
+    });
+  });
+
+export type AuthConfig = z.output<typeof authConfigSchema>;
+export type Rule = AuthConfig["rules"][number];
+
+export interface TokenAuth {
+  mode: "token";
+  config: AuthConfig;
+  policy: Policy;
+  /** The HMAC key for tokens, imported once. */
+  signingKey: Promise<CryptoKey>;
+}
+
+export type AuthSettings = { mode: "none" } | TokenAuth;
+
+/** A configuration the registry cannot run with. The message names the problem, never a value. */
+export class AuthConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "AuthConfigError";
+  }
+}
+
+let memo: { key: string; settings: AuthSettings | AuthConfigError } | undefined;
+
+/** The settings for this environment; throws AuthConfigError when they are unusable. */
+export function authSettings(env: Bindings): AuthSettings {
+  const key = JSON.stringify([env.AUTH_MODE, env.AUTH_CONFIG, env.TOKEN_SIGNING_KEY]);
+  if (memo?.key !== key) {
+    let settings: AuthSettings | AuthConfigError;
+    try {
+      settings = parseSettings(env);
+    } catch (e) {
+      if (!(e instanceof AuthConfigError)) throw e;
+      settings = e;
+      // Logged once per isolate and configuration, for `wrangler tail` and the dev console.
+      console.error(`auth configuration refused: ${e.message}`);
+    }
+    memo = { key, settings };
+  }
+  if (memo.settings instanceof AuthConfigError) throw memo.settings;
+  return memo.settings;
+}
+
+function parseSettings(env: Bindings): AuthSettings {
+  const mode = (env.AUTH_MODE ?? "none").trim();
+  if (mode === "none" || mode === "") return { mode: "none" };
+  if (mode !== "token") throw new AuthConfigError(`AUTH_MODE must be "none" or "token", not "${mode.slice(0, 20)}"`);
+  const secret = env.TOKEN_SIGNING_KEY ?? "";
+  if (secret.length < MIN_SIGNING_KEY_LENGTH) {
+    throw new AuthConfigError(`TOKEN_SIGNING_KEY must be set to at least ${MIN_SIGNING_KEY_LENGTH} characters`);
+  }
+  if (!env.AUTH_CONFIG) throw new AuthConfigError("AUTH_CONFIG is not set");
+  let json: unknown;
+  try {
+    json = JSON.parse(env.AUTH_CONFIG);
+  } catch {
+    // The parser's message quotes the text around the error, which may be a password hash.
+    throw new AuthConfigError("AUTH_CONFIG is not valid JSON");
+  }
+  const parsed = authConfigSchema.safeParse(json);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
+    throw new AuthConfigError(`AUTH_CONFIG is invalid: ${issues.join("; ")}`);
+  }
+  const signingKey = crypto.subtle.importKey(
+    "raw",
+    new TextEncoder().encode(secret),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign", "verify"],
+  );
+  return { mode: "token", config: parsed.data, policy: new Policy(parsed.data), signingKey };
+}
