@@ -7,11 +7,22 @@ import { ERROR_CODES, RegistryError } from "../core/oci/errors.ts";
 import { authorize } from "./auth/middleware.ts";
 import { tokenRoutes } from "./auth/token-route.ts";
 import type { AppEnv } from "./env.ts";
+import { gcRoute } from "./gc/route.ts";
 import { blobs } from "./routes/blobs.ts";
 import { listing } from "./routes/listing.ts";
 import { manifests } from "./routes/manifests.ts";
 import { uploads } from "./routes/uploads.ts";
 import { createStore } from "./storage/store.ts";
+
+const RESOURCES = [
+  "/_catalog",
+  "/:name{.+}/blobs/uploads/",
+  "/:name{.+}/blobs/uploads/:uuid",
+  "/:name{.+}/blobs/:digest",
+  "/:name{.+}/manifests/:reference",
+  "/:name{.+}/tags/list",
+  "/:name{.+}/referrers/:digest",
+];
 
 export function createApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -34,7 +45,14 @@ export function createApp(): Hono<AppEnv> {
   v2.route("/", blobs);
   v2.route("/", manifests);
   v2.route("/", listing);
+  // A known resource asked with a method it does not take is 405, as distribution answers.
+  for (const path of RESOURCES) {
+    v2.all(path, () => {
+      throw new RegistryError("METHOD_UNKNOWN", undefined, undefined);
+    });
+  }
   app.route("/v2", v2);
+  app.route("/", gcRoute);
 
   app.notFound(() => renderError(new RegistryError("NOT_FOUND", undefined, undefined)));
   app.onError((err) => {

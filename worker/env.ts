@@ -1,8 +1,10 @@
 /** The Worker's typed environment: bindings from wrangler.toml and per-request variables. */
 import type { AuthState } from "./auth/middleware.ts";
+import type { GcVars } from "./gc/config.ts";
 import type { Store } from "./storage/store.ts";
 
-export interface Bindings {
+/** Bindings and vars (wrangler.toml); the collector's own vars are declared with it (GcVars). */
+export interface Bindings extends GcVars {
   /** R2: blobs, manifests, tags, upload sessions. The source of truth (strongly consistent). */
   BLOBS: R2Bucket;
   /** KV: caches of immutable, content-addressed results only (eventually consistent). */

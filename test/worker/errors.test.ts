@@ -201,11 +201,21 @@ describe("unknown endpoints", () => {
     ["/v2/repo/unknown/thing", "GET"],
     ["/v2/repo/blobs", "GET"],
     ["/v2/repo/manifests/", "GET"],
-    ["/v2/repo/tags/list", "PUT"],
-    ["/v2/_catalog", "DELETE"],
   ] as const) {
     it(`answers ${method} ${path} with 404 as OCI error JSON`, async () => {
       await expectOciError(await call(path, { method }), 404, "NOT_FOUND");
+    });
+  }
+  for (const [path, method] of [
+    ["/v2/repo/tags/list", "PUT"],
+    ["/v2/_catalog", "DELETE"],
+    ["/v2/repo/blobs/uploads/", "GET"],
+    [`/v2/repo/blobs/sha256:${"0".repeat(64)}`, "PUT"],
+    ["/v2/repo/manifests/v1", "POST"],
+    [`/v2/repo/referrers/sha256:${"0".repeat(64)}`, "DELETE"],
+  ] as const) {
+    it(`answers ${method} ${path} with 405 METHOD_UNKNOWN`, async () => {
+      await expectOciError(await call(path, { method }), 405, "METHOD_UNKNOWN");
     });
   }
 });

@@ -1,5 +1,6 @@
 /** The collector's settings, read from wrangler vars. Every one has a safe default. */
 import type { Bindings } from "../env.ts";
+import { DEFAULT_UPLOAD_TTL_SECONDS } from "../storage/store.ts";
 
 /** The GC's own vars (wrangler.toml `[vars]`); strings, like every var. */
 export interface GcVars {
@@ -20,8 +21,7 @@ export interface GcConfig {
 
 export const GC_DEFAULTS = {
   graceSeconds: 3600,
-  /** The upload store's default idle lifetime (worker/storage/store.ts). */
-  uploadTtlSeconds: 24 * 3600,
+  uploadTtlSeconds: DEFAULT_UPLOAD_TTL_SECONDS,
   /** Well above the daily refresh of a derived object's lastAccess, so a partition in use is never collected. */
   derivedTtlSeconds: 7 * 24 * 3600,
   /** Under the 1,000 subrequests of a Workers Standard invocation, with room for the rest of the request. */

@@ -7,13 +7,13 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { collect } from "./collector.ts";
-import { gcConfig, type GcVars } from "./config.ts";
+import { gcConfig } from "./config.ts";
 
 export const gcRoute = new Hono<AppEnv>();
 
 gcRoute.post("/admin/gc", async (c) => {
   const flag = c.req.query("dryRun");
   const dryRun = flag !== undefined && flag !== "0" && flag !== "false";
-  const env: AppEnv["Bindings"] & GcVars = c.env;
+  const env = c.env;
   return c.json(await collect(env.BLOBS, gcConfig(env), { dryRun }));
 });

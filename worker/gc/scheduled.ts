@@ -1,9 +1,9 @@
 /** The cron trigger's handler: one bounded step of the current collection (or the start of a new one). */
 import type { Bindings } from "../env.ts";
 import { collect } from "./collector.ts";
-import { gcConfig, type GcVars } from "./config.ts";
+import { gcConfig } from "./config.ts";
 
-export async function scheduledCollection(env: Bindings & GcVars): Promise<void> {
+export async function scheduledCollection(env: Bindings): Promise<void> {
   const report = await collect(env.BLOBS, gcConfig(env));
   // One line for `wrangler tail`: counts only, no names.
   console.log(

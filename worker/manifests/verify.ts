@@ -5,7 +5,12 @@ import type { Descriptor, ParsedManifest } from "../../core/oci/manifest.ts";
 import type { AppEnv } from "../env.ts";
 import { recordFieldFacts } from "../partitions/facts.ts";
 
-export async function checkReferences(c: Context<AppEnv>, name: string, parsed: ParsedManifest): Promise<void> {
+export async function checkReferences(
+  c: Context<AppEnv>,
+  name: string,
+  parsed: ParsedManifest,
+  opts: { recordFacts: boolean },
+): Promise<void> {
   const store = c.var.store;
   if (parsed.kind === "index") {
     await allExist(parsed.manifest.manifests, (d) => store.manifests.exists(name, d.digest), "manifest");
@@ -16,7 +21,7 @@ export async function checkReferences(c: Context<AppEnv>, name: string, parsed: 
   const blobs = [m.config, ...m.layers.filter((l) => !l.urls?.length)];
   await allExist(blobs, async (d) => (await store.blobs.stat(name, d.digest)) !== null, "blob");
   // A 2DFS image: its allotments are referenced only from inside the field, so check them there.
-  await recordFieldFacts(store, name, m);
+  if (opts.recordFacts) await recordFieldFacts(store, name, m);
 }
 
 async function allExist(

@@ -14,15 +14,17 @@ blobs.on(["GET", "HEAD"], "/:name{.+}/blobs/:digest", async (c) => {
   const store = c.var.store;
   const rangeHeader = c.req.header("range");
   const ifNoneMatch = c.req.header("if-none-match");
+  // The link is checked on every request, cached or not: a blob deleted from this repository or
+  // collected is not served again from an edge cache that still holds its bytes.
+  // Partition configs are derived objects, fetched by digest like any blob.
+  const info = (await store.blobs.stat(name, digest)) ?? (await store.derived.statBlob(name, digest));
+  if (!info) throw new RegistryError("BLOB_UNKNOWN", undefined, { digest });
   // The cached response is a full 200: a ranged or conditional GET is answered from R2 instead.
   const cacheable = c.req.method === "GET" && !rangeHeader && !ifNoneMatch;
   if (cacheable) {
     const hit = await store.edgeCache.match(blobCacheKey(c.req.url, name, digest));
     if (hit) return hit;
   }
-  // Partition configs are derived objects, fetched by digest like any blob.
-  const info = (await store.blobs.stat(name, digest)) ?? (await store.derived.statBlob(name, digest));
-  if (!info) throw new RegistryError("BLOB_UNKNOWN", undefined, { digest });
   const headers = blobHeaders(info);
   if (ifNoneMatch === `"${digest}"`) return new Response(null, { status: 304, headers });
   const range = parseRange(rangeHeader, info.size);

@@ -50,14 +50,20 @@ manifests.put("/:name{.+}/manifests/:reference", async (c) => {
       computed: digest,
     });
   }
-  await checkReferences(c, name, parsed);
+  const existed = await store.manifests.exists(name, digest);
+  await checkReferences(c, name, parsed, { recordFacts: true });
   const referrer = referrerOf(parsed, digest, bytes.byteLength);
-  await store.manifests.put(
-    name,
-    { digest, mediaType: parsed.mediaType, bytes },
-    ref.kind === "tag" ? ref.tag : undefined,
-    referrer,
-  );
+  await store.manifests.put(name, { digest, mediaType: parsed.mediaType, bytes }, referrer);
+  // Checked again once stored: a garbage collection that swept a referenced blob between the
+  // first check and the write is caught here (docs/gc.md, "Safety"); one that sweeps later sees
+  // the stored manifest and keeps what it references.
+  try {
+    await checkReferences(c, name, parsed, { recordFacts: false });
+  } catch (e) {
+    if (!existed) await store.manifests.delete(name, digest);
+    throw e;
+  }
+  if (ref.kind === "tag") await store.manifests.tag(name, ref.tag, digest);
   await store.catalog.touch(name);
   const headers: Record<string, string> = {
     Location: absolute(c, `/v2/${name}/manifests/${digest}`),

@@ -58,8 +58,8 @@ export class ManifestStore {
     return (await this.bucket.head(keys.manifest(repo, digest))) !== null;
   }
 
-  /** Stores the manifest revision, then its referrer record, then the tag: a reader never sees a tag whose manifest is missing. */
-  async put(repo: string, m: StoredManifest, tag: string | undefined, referrer: ReferrerRecord | undefined): Promise<void> {
+  /** Stores a manifest revision and its referrer record. Tag it afterwards, so that no reader sees a tag whose manifest is missing. */
+  async put(repo: string, m: StoredManifest, referrer: ReferrerRecord | undefined): Promise<void> {
     await this.bucket.put(keys.manifest(repo, m.digest), m.bytes, {
       httpMetadata: { contentType: m.mediaType },
       customMetadata: referrer ? { subject: referrer.subject } : {},
@@ -69,7 +69,10 @@ export class ManifestStore {
         httpMetadata: { contentType: "application/json" },
       });
     }
-    if (tag) await this.bucket.put(keys.tag(repo, tag), m.digest, { customMetadata: { digest: m.digest } });
+  }
+
+  async tag(repo: string, tag: string, digest: Digest): Promise<void> {
+    await this.bucket.put(keys.tag(repo, tag), digest, { customMetadata: { digest } });
   }
 
   async deleteTag(repo: string, tag: string): Promise<boolean> {

@@ -18,7 +18,7 @@ export interface Store {
   cache: KVNamespace;
 }
 
-const DEFAULT_UPLOAD_TTL_SECONDS = 24 * 3600;
+export const DEFAULT_UPLOAD_TTL_SECONDS = 24 * 3600;
 const DEFAULT_CACHE_MAX_BLOB_BYTES = 512 * 1024 * 1024;
 
 function positive(raw: string | undefined, fallback: number): number {

@@ -3,7 +3,6 @@
  * it, none of the layer bytes. A single manifest is treated as an index of one, its platform
  * taken from its config, so callers handle one shape.
  */
-import { isSha256Digest, type Digest } from "../../../core/oci/digest.ts";
 import {
   imageIndexSchema,
   imageManifestSchema,
@@ -121,11 +120,4 @@ function parseJson<T>(
   const r = schema.safeParse(json);
   if (!r.success) throw new Error(`${what} is invalid: ${r.error.issues[0]?.message}`);
   return r.data;
-}
-
-/** Every allotment digest the image's fields reference, once each. */
-export function allotmentDigests(graph: ImageGraph): Digest[] {
-  const out = new Set<string>();
-  for (const p of graph.platforms) for (const a of p.field?.field.allotments ?? []) out.add(`sha256:${a.digest}`);
-  return [...out].filter(isSha256Digest);
 }

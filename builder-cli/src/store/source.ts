@@ -50,7 +50,7 @@ export class LayoutSource implements ImageSource {
 }
 
 /** A manifest's own `mediaType`, or what its shape says it is. */
-export function declaredMediaType(bytes: Uint8Array): string {
+function declaredMediaType(bytes: Uint8Array): string {
   const json = JSON.parse(new TextDecoder().decode(bytes)) as { mediaType?: string; manifests?: unknown };
   return json.mediaType ?? (json.manifests ? MediaType.OciIndex : MediaType.OciManifest);
 }
