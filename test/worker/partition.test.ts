@@ -25,10 +25,31 @@ const CELLS = [
   { row: 2, col: 2, kind: "gzip" },
 ] as const;
 
-async function getJson(path: string): Promise<{ res: Response; json: Record<string, any>; bytes: Uint8Array }> {
+interface Desc {
+  mediaType: string;
+  digest: string;
+  size: number;
+  platform?: { os: string; architecture: string };
+  annotations?: Record<string, string>;
+}
+
+/** The fields of manifests and indexes these tests read. */
+interface Doc {
+  manifests: Desc[];
+  layers: Desc[];
+  config: Desc;
+  annotations?: Record<string, string>;
+}
+
+interface OciErrorBody {
+  errors: { code: string; message: string; detail: { cell?: { row: number; col: number } } }[];
+}
+
+async function getJson(path: string): Promise<{ res: Response; json: Doc; bytes: Uint8Array }> {
   const res = await fetchRegistry(path, { headers: { Accept: ACCEPT } });
   const bytes = new Uint8Array(await res.arrayBuffer());
-  const json = res.status === 200 ? JSON.parse(new TextDecoder().decode(bytes)) : JSON.parse(new TextDecoder().decode(bytes));
+  const json =
+    res.status === 200 ? JSON.parse(new TextDecoder().decode(bytes)) : JSON.parse(new TextDecoder().decode(bytes));
   return { res, json, bytes };
 }
 
@@ -87,7 +108,7 @@ describe("2DFS partitions of a multi-platform image", () => {
       [0, 1],
       [1, 0],
     ]);
-    for (const [i, entry] of (json.manifests as any[]).entries()) {
+    for (const [i, entry] of json.manifests.entries()) {
       const p = img.platforms[i]!;
       expect(entry.platform).toEqual(p.platform);
       expect(entry.annotations).toEqual({ "org.example.entry": p.platform.architecture });
@@ -125,7 +146,10 @@ describe("2DFS partitions of a multi-platform image", () => {
     const get = await fetchRegistry("/v2/ml/model/manifests/v1--0.0.1.1", { headers: { Accept: ACCEPT } });
     await get.arrayBuffer();
     const before = await allKeys();
-    const head = await fetchRegistry("/v2/ml/model/manifests/v1--0.0.1.1", { method: "HEAD", headers: { Accept: ACCEPT } });
+    const head = await fetchRegistry("/v2/ml/model/manifests/v1--0.0.1.1", {
+      method: "HEAD",
+      headers: { Accept: ACCEPT },
+    });
     expect(head.status).toBe(200);
     expect(head.headers.get("docker-content-digest")).toBe(get.headers.get("docker-content-digest"));
     expect(head.headers.get("content-length")).toBe(get.headers.get("content-length"));
@@ -148,8 +172,8 @@ describe("2DFS partitions of a multi-platform image", () => {
 
   it("never adds an allotment twice when rectangles overlap", async () => {
     const { json } = await getJson("/v2/ml/model/manifests/v1--0.0.2.2--0.0.0.0--1.0.2.0");
-    const child = await getJson(`/v2/ml/model/manifests/${json.manifests[0].digest}`);
-    const digests = (child.json.layers as any[]).map((l) => l.digest);
+    const child = await getJson(`/v2/ml/model/manifests/${json.manifests[0]!.digest}`);
+    const digests = child.json.layers.map((l) => l.digest);
     expect(new Set(digests).size).toBe(digests.length);
     expect(digests).toHaveLength(2 + 8);
   });
@@ -159,7 +183,7 @@ describe("2DFS partitions of a multi-platform image", () => {
     const coords = await getJson("/v2/ml/model/manifests/v1--0.0.0.2--2.0.2.2");
     expect(named.res.status).toBe(200);
     expect(named.res.headers.get("docker-content-digest")).toBe(coords.res.headers.get("docker-content-digest"));
-    const child = await getJson(`/v2/ml/model/manifests/${named.json.manifests[1].digest}`);
+    const child = await getJson(`/v2/ml/model/manifests/${named.json.manifests[1]!.digest}`);
     const want = cellsOf(img, [
       [0, 0],
       [0, 1],
@@ -168,14 +192,14 @@ describe("2DFS partitions of a multi-platform image", () => {
       [2, 1],
       [2, 2],
     ]).map((a) => a.blob.digest);
-    expect((child.json.layers as any[]).slice(2).map((l) => l.digest)).toEqual(want);
+    expect(child.json.layers.slice(2).map((l) => l.digest)).toEqual(want);
   });
 
   it("flattens the whole field with --all", async () => {
     const { res, json } = await getJson("/v2/ml/model/manifests/v1--all");
     expect(res.status).toBe(200);
-    const child = await getJson(`/v2/ml/model/manifests/${json.manifests[0].digest}`);
-    expect((child.json.layers as any[]).map((l) => l.mediaType)).not.toContain(MediaType.TdfsField);
+    const child = await getJson(`/v2/ml/model/manifests/${json.manifests[0]!.digest}`);
+    expect(child.json.layers.map((l) => l.mediaType)).not.toContain(MediaType.TdfsField);
     expect(child.json.layers).toHaveLength(2 + CELLS.length);
   });
 
@@ -236,7 +260,12 @@ describe("2DFS partitions of a single-manifest image", () => {
 
 describe("pushing a 2DFS image", () => {
   it("refuses a field that lists an allotment the repository lacks, naming the cell", async () => {
-    const img = await pushTdfsImage({ repo: "ml/ok", tag: "v1", cells: [{ row: 0, col: 0, kind: "gzip" }], single: true });
+    const img = await pushTdfsImage({
+      repo: "ml/ok",
+      tag: "v1",
+      cells: [{ row: 0, col: 0, kind: "gzip" }],
+      single: true,
+    });
     const p = img.platforms[0]!;
     const ghost = "ab".repeat(32);
     const field = await pushBlob(
@@ -247,27 +276,43 @@ describe("pushing a 2DFS image", () => {
     );
     const manifest = {
       ...p.manifestJson,
-      layers: [...(p.manifestJson.layers as any[]).slice(0, -1), { mediaType: MediaType.TdfsField, digest: field.digest, size: field.size }],
+      layers: [
+        ...(p.manifestJson.layers as Desc[]).slice(0, -1),
+        { mediaType: MediaType.TdfsField, digest: field.digest, size: field.size },
+      ],
     };
     const res = await pushManifest("ml/ok", "v2", manifest, MediaType.OciManifest);
     expect(res.status).toBe(404);
-    const body = (await res.json()) as { errors: { code: string; message: string; detail: any }[] };
+    const body = (await res.json()) as OciErrorBody;
     expect(body.errors[0]!.code).toBe("MANIFEST_BLOB_UNKNOWN");
     expect(body.errors[0]!.detail.cell).toEqual({ row: 0, col: 1 });
     expect((await fetchRegistry("/v2/ml/ok/manifests/v2")).status).toBe(404);
   });
 
   it("refuses a malformed field", async () => {
-    const img = await pushTdfsImage({ repo: "ml/bad", tag: "v1", cells: [{ row: 0, col: 0, kind: "gzip" }], single: true });
+    const img = await pushTdfsImage({
+      repo: "ml/bad",
+      tag: "v1",
+      cells: [{ row: 0, col: 0, kind: "gzip" }],
+      single: true,
+    });
     const p = img.platforms[0]!;
-    const field = await pushBlob("ml/bad", new TextEncoder().encode(`{"rows":[{"allotments":[{"row":0,"col":0,"digest":"XYZ","diffid":""}],"allotments_size":1}],"rows_size":1,"owner":""}`));
+    const field = await pushBlob(
+      "ml/bad",
+      new TextEncoder().encode(
+        `{"rows":[{"allotments":[{"row":0,"col":0,"digest":"XYZ","diffid":""}],"allotments_size":1}],"rows_size":1,"owner":""}`,
+      ),
+    );
     const manifest = {
       ...p.manifestJson,
-      layers: [...(p.manifestJson.layers as any[]).slice(0, -1), { mediaType: MediaType.TdfsField, digest: field.digest, size: field.size }],
+      layers: [
+        ...(p.manifestJson.layers as Desc[]).slice(0, -1),
+        { mediaType: MediaType.TdfsField, digest: field.digest, size: field.size },
+      ],
     };
     const res = await pushManifest("ml/bad", "v2", manifest, MediaType.OciManifest);
     expect(res.status).toBe(400);
-    expect(((await res.json()) as any).errors[0].code).toBe("MANIFEST_INVALID");
+    expect(((await res.json()) as OciErrorBody).errors[0]!.code).toBe("MANIFEST_INVALID");
     expect((await blobOf(field.bytes)).digest).toBe(field.digest);
   });
 });

@@ -81,7 +81,12 @@ export async function producePartition(store: Store, name: string, tag: string):
  * its base. Everything is computed before anything is stored, so a selection that picks nothing
  * writes nothing.
  */
-async function partitionOfIndex(store: Store, name: string, root: StoredManifest, rects: Rect[]): Promise<Content | null> {
+async function partitionOfIndex(
+  store: Store,
+  name: string,
+  root: StoredManifest,
+  rects: Rect[],
+): Promise<Content | null> {
   const index = imageIndexSchema.parse(parseJson(root.bytes));
   const parts: ChildPartition[] = [];
   let fields = 0;
@@ -105,7 +110,12 @@ async function partitionOfIndex(store: Store, name: string, root: StoredManifest
   return out;
 }
 
-async function partitionOfManifest(store: Store, name: string, root: StoredManifest, rects: Rect[]): Promise<Content | null> {
+async function partitionOfManifest(
+  store: Store,
+  name: string,
+  root: StoredManifest,
+  rects: Rect[],
+): Promise<Content | null> {
   const manifest = imageManifestSchema.parse(parseJson(root.bytes));
   if (!findFieldLayer(manifest)) throw notFound("not a 2DFS image: the manifest has no field layer", {});
   const part = await partitionChild(store, name, root, manifest, rects, false);

@@ -92,9 +92,13 @@ function pullReference(raw: string): Reference {
     return parseReference(raw);
   } catch (e) {
     if (e instanceof RegistryError && e.code === "TAG_INVALID" && splitSemanticTag(raw)) {
-      throw new RegistryError("MANIFEST_UNKNOWN", `"${raw.slice(0, 200)}" is not a valid semantic tag; ${LABEL_SYNTAX}`, {
-        tag: raw.slice(0, 200),
-      });
+      throw new RegistryError(
+        "MANIFEST_UNKNOWN",
+        `"${raw.slice(0, 200)}" is not a valid semantic tag; ${LABEL_SYNTAX}`,
+        {
+          tag: raw.slice(0, 200),
+        },
+      );
     }
     throw e;
   }
@@ -106,7 +110,8 @@ function referrerOf(parsed: ParsedManifest, digest: Digest, size: number): Refer
   if (!subject) return undefined;
   const m = parsed.manifest;
   const artifactType =
-    m.artifactType ?? (parsed.kind === "manifest" && !isIndexMediaType(parsed.mediaType) ? parsed.manifest.config.mediaType : undefined);
+    m.artifactType ??
+    (parsed.kind === "manifest" && !isIndexMediaType(parsed.mediaType) ? parsed.manifest.config.mediaType : undefined);
   const descriptor: Descriptor = { mediaType: parsed.mediaType, digest, size };
   if (artifactType) descriptor.artifactType = artifactType;
   if (m.annotations) descriptor.annotations = m.annotations;

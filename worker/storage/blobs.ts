@@ -31,7 +31,12 @@ function toMeta(info: BlobInfo): Record<string, string> {
 }
 
 /** A BlobInfo from the customMetadata of a link or blob object. */
-export function blobInfoFromMeta(digest: Digest, key: string, meta: Record<string, string> | undefined, size: number): BlobInfo {
+export function blobInfoFromMeta(
+  digest: Digest,
+  key: string,
+  meta: Record<string, string> | undefined,
+  size: number,
+): BlobInfo {
   return {
     digest,
     size: meta?.size !== undefined ? Number(meta.size) : size,

@@ -48,7 +48,8 @@ export const keys = {
   manifestsPrefix: (name: string) => `repos/${name}/_manifests/sha256/`,
   tag: (name: string, tag: string) => `repos/${name}/_tags/${tag}`,
   tagsPrefix: (name: string) => `repos/${name}/_tags/`,
-  referrer: (name: string, subject: Digest, d: Digest) => `repos/${name}/_referrers/sha256/${hex(subject)}/sha256/${hex(d)}`,
+  referrer: (name: string, subject: Digest, d: Digest) =>
+    `repos/${name}/_referrers/sha256/${hex(subject)}/sha256/${hex(d)}`,
   referrersPrefix: (name: string, subject: Digest) => `repos/${name}/_referrers/sha256/${hex(subject)}/`,
   allReferrersPrefix: (name: string) => `repos/${name}/_referrers/sha256/`,
   fieldFacts: (name: string, field: Digest) => `repos/${name}/_fields/sha256/${hex(field)}`,

@@ -93,7 +93,11 @@ export class UploadStore {
    * Appends a chunk. When `expected` is given (Content-Length or Content-Range), the chunk must
    * have exactly that many bytes, or nothing is committed.
    */
-  async append(session: UploadSession, body: ReadableStream<Uint8Array> | null, expected?: number): Promise<UploadSession> {
+  async append(
+    session: UploadSession,
+    body: ReadableStream<Uint8Array> | null,
+    expected?: number,
+  ): Promise<UploadSession> {
     const next: UploadSession = { ...session, parts: [...session.parts] };
     const tailStart = session.parts.length * session.partSize;
     let buf = new Uint8Array(session.partSize);
