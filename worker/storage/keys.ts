@@ -1,7 +1,7 @@
 /**
  * Every R2 key the registry uses, built here and nowhere else.
  *
- *   blobs/sha256/<hex>                          blob bytes, or a 0-byte pointer whose customMetadata.ref names
+ *   blobs/sha256/<hex>                          blob bytes, or a 0-byte pointer whose customMetadata.loc names
  *                                               the data object (blobs assembled from chunked uploads)
  *   data/<uuid>                                 bytes of a chunked upload (an R2 multipart object; R2 has no
  *                                               rename, so the bytes stay where the upload put them)
@@ -57,7 +57,6 @@ export const keys = {
   derivedManifest: (name: string, d: Digest) => `derived/${name}/_manifests/sha256/${hex(d)}`,
   derivedBlob: (name: string, d: Digest) => `derived/${name}/_blobs/sha256/${hex(d)}`,
   derivedPrefix: "derived/",
-  gc: (...parts: string[]) => `gc/${parts.join("/")}`,
   gcState: "gc/state",
   gcLastReport: "gc/last-report",
 } as const;
