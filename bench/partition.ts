@@ -42,7 +42,13 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   try {
     rows.push(...(await pullTime(registry, work)));
-    for (const n of [1_000, 10_000]) rows.push(...(await computationTime(registry, n)));
+    const fields = [];
+    for (const [r, c] of FIELD_SHAPES) {
+      const result = await computationTime(registry, r, c);
+      rows.push(...result.rows);
+      fields.push(result);
+    }
+    rows.push(...costModel(fields), await writeCost(registry));
   } finally {
     await registry.stop();
     await rm(work, { recursive: true, force: true });
@@ -128,9 +134,22 @@ const COLD_REQUESTS = 15;
 const WARM_REQUESTS = 30;
 const PUSH_CONCURRENCY = 8;
 
-async function computationTime(registry: Registry, n: number): Promise<Row[]> {
-  const cols = n === 1_000 ? 50 : 100;
-  const rows = n / cols;
+/** Fields of 16, 1,000 and 10,000 allotments: the smallest shows the fixed cost of a cold answer. */
+const FIELD_SHAPES: readonly (readonly [rows: number, cols: number])[] = [
+  [4, 4],
+  [20, 50],
+  [100, 100],
+];
+
+interface FieldResult {
+  rows: Row[];
+  n: number;
+  coldGet: number;
+  plainGet: number;
+}
+
+async function computationTime(registry: Registry, rows: number, cols: number): Promise<FieldResult> {
+  const n = rows * cols;
   const repo = `bench/field-${n}`;
   const base = registry.url;
   log(`pushing ${n} allotments (${rows}x${cols}) to ${repo}`);
@@ -190,18 +209,16 @@ async function computationTime(registry: Registry, n: number): Promise<Row[]> {
 
   const plainGet = await repeat(WARM_REQUESTS, () => request(url("v1"), "GET"));
   const plainHead = await repeat(WARM_REQUESTS, () => request(url("v1"), "HEAD"));
-  // Each cold label leaves out a different number of trailing columns: a selection never asked
-  // before, of (almost) the whole field, so the cache cannot answer it.
-  let k = 0;
-  const coldGet = await repeat(COLD_REQUESTS, () => request(url(`v1--0.0.${rows - 1}.${cols - 1 - k++}`), "GET"));
-  const coldHead = await repeat(COLD_REQUESTS, () => request(url(`v1--0.0.${rows - 1}.${cols - 1 - k++}`), "HEAD"));
+  const labels = coldLabels(rows, cols);
+  const coldGet = await repeat(COLD_REQUESTS, () => request(url(`v1--${labels.next().value!}`), "GET"));
+  const coldHead = await repeat(COLD_REQUESTS, () => request(url(`v1--${labels.next().value!}`), "HEAD"));
   const cachedLabel = `v1--0.0.${rows - 1}.${cols - 1}`;
   const cachedGet = await repeat(WARM_REQUESTS, () => request(url(cachedLabel), "GET"));
   const cachedHead = await repeat(WARM_REQUESTS, () => request(url(cachedLabel), "HEAD"));
 
   const per1k = (ms: number): string => `${((ms - median(plainGet)) / (n / 1000)).toFixed(2)} ms / 1k`;
   const tag = `${n} allotments`;
-  return [
+  const out: Row[] = [
     {
       what: `${tag}: push of the allotments`,
       value: `${pushSeconds.toFixed(1)} s (${(n / pushSeconds).toFixed(0)}/s)`,
@@ -213,6 +230,47 @@ async function computationTime(registry: Registry, n: number): Promise<Row[]> {
     { what: `${tag}: cold partition HEAD`, value: `${fmtMs(coldHead)}, ${per1k(median(coldHead))} over baseline` },
     { what: `${tag}: cached partition GET`, value: fmtMs(cachedGet) },
     { what: `${tag}: cached partition HEAD`, value: fmtMs(cachedHead) },
+  ];
+  return { rows: out, n, coldGet: median(coldGet), plainGet: median(plainGet) };
+}
+
+/** For scale: what one small stored write costs here (a monolithic 64-byte blob push, sequential). */
+async function writeCost(registry: Registry): Promise<Row> {
+  const times = await repeat(WARM_REQUESTS, async () => {
+    await pushBlob(registry.url, "bench/writes", randomBytes(64));
+  });
+  return { what: "reference: 64-byte blob POST (hash, R2 put, link)", value: fmtMs(times) };
+}
+
+/**
+ * Distinct selections of a full field, largest first: every rectangle selects a different set of
+ * cells, so none of them can be answered from the cache.
+ */
+function* coldLabels(rows: number, cols: number): Generator<string> {
+  for (let x1 = 0; x1 < rows; x1++) {
+    for (let y1 = 0; y1 < cols; y1++) {
+      for (let x2 = rows - 1; x2 >= x1; x2--) {
+        for (let y2 = cols - 1; y2 >= y1; y2--) yield `${x1}.${y1}.${x2}.${y2}`;
+      }
+    }
+  }
+}
+
+/**
+ * A cold answer costs a fixed part (storage reads and writes) plus a part that grows with the
+ * field (reading and parsing its facts, building the layer list): the smallest field gives the
+ * first, the slope between the two large ones the second.
+ */
+function costModel(fields: readonly FieldResult[]): Row[] {
+  const over = (f: FieldResult): number => f.coldGet - f.plainGet;
+  const [small, mid, large] = [fields[0]!, fields[1]!, fields[2]!];
+  const slope = (over(large) - over(mid)) / ((large.n - mid.n) / 1000);
+  return [
+    { what: `cold GET over baseline, ${small.n}-allotment field (fixed cost)`, value: `${over(small).toFixed(2)} ms` },
+    {
+      what: `cold GET, marginal cost per 1,000 allotments (${mid.n} -> ${large.n})`,
+      value: `${slope.toFixed(2)} ms / 1k`,
+    },
   ];
 }
 

@@ -119,7 +119,10 @@ describe("2DFS partitions pulled by containerd and skopeo through wrangler dev",
           await containerd.pull(ref, { platform });
           const fetched = blobGets(await requestsSince(registry, mark), REPO);
 
-          expect(await containerd.files(ref, platform)).toEqual(expectedFiles(p, cells));
+          const files = await containerd.files(ref, platform);
+          expect(files).toEqual(expectedFiles(p, cells));
+          const splits = cells.map(([r, c]) => `model/part-${r}-${c}.bin`);
+          expect(files.filter((f) => f.startsWith("model/part-"))).toEqual(sorted(splits));
 
           const layers = [
             ...p.base.map((l) => l.descriptor.digest),

@@ -1,6 +1,8 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
+import type { Digest } from "../../core/oci/digest.ts";
 import { MediaType } from "../../core/oci/media-types.ts";
+import { keys } from "../../worker/storage/keys.ts";
 import {
   blobOf,
   fetchRegistry,
@@ -165,9 +167,32 @@ describe("2DFS partitions of a multi-platform image", () => {
     expect(b.res.headers.get("docker-content-digest")).toBe(a.res.headers.get("docker-content-digest"));
     expect(c.res.headers.get("docker-content-digest")).toBe(a.res.headers.get("docker-content-digest"));
     expect(b.bytes).toEqual(a.bytes);
-    // Cache hits: no new KV entry and no new R2 object.
-    expect(await kvKeys()).toEqual(kvBefore);
+    // Served from the selection's cache entry: nothing computed or stored again in R2; KV only
+    // learns each new spelling of the label, once.
     expect(await allKeys()).toEqual(r2Before);
+    const kvAfter = await kvKeys();
+    expect(kvAfter.filter((k) => !kvBefore.includes(k))).toHaveLength(2);
+    await getJson("/v2/ml/model/manifests/v1--0.0.0.1--1.0.1.1");
+    expect(await kvKeys()).toEqual(kvAfter);
+  });
+
+  it("answers a repeated label from KV without reading the image", async () => {
+    await getJson("/v2/ml/model/manifests/v1--0.0.2.0");
+    const rootKey = keys.manifest("ml/model", img.index!.digest as Digest);
+    // Were the image read again, this broken root would make the request fail.
+    const root = await env.BLOBS.get(rootKey);
+    const rootBytes = await root!.arrayBuffer();
+    await env.BLOBS.put(rootKey, "not json", {
+      httpMetadata: root!.httpMetadata!,
+    });
+    try {
+      const again = await getJson("/v2/ml/model/manifests/v1--0.0.2.0");
+      expect(again.res.status).toBe(200);
+    } finally {
+      await env.BLOBS.put(rootKey, rootBytes, {
+        httpMetadata: root!.httpMetadata!,
+      });
+    }
   });
 
   it("never adds an allotment twice when rectangles overlap", async () => {

@@ -44,36 +44,57 @@ export async function producePartition(store: Store, name: string, tag: string):
   if (!split) return null;
   const baseDigest = await store.manifests.resolveTag(name, split.base);
   if (!baseDigest) throw notFound(`base tag "${split.base}" of semantic tag "${tag}" does not exist`, { tag });
+  // A label seen before is answered from KV without reading the image: as cheap as a plain GET.
+  const labelKey = await cacheKey(name, baseDigest, `label:${split.label}`);
+  const seen = await cached(store, name, labelKey);
+  if (seen) return seen;
+
   const root = await store.manifests.get(name, baseDigest);
   if (!root) throw notFound(`base tag "${split.base}" points to a missing manifest`, { tag });
-  const rootJson = parseJson(root.bytes);
-
   let rects: Rect[];
   try {
-    rects = parseLabel(split.label, { [ALL_PARTITION]: ALL_LABEL, ...namedPartitions(annotationsOf(rootJson)) });
+    rects = parseLabel(split.label, {
+      [ALL_PARTITION]: ALL_LABEL,
+      ...namedPartitions(annotationsOf(parseJson(root.bytes))),
+    });
   } catch (e) {
     if (e instanceof LabelError) throw notFound(e.message, { tag, reason: e.reason });
     throw e;
   }
+  // Any label that selects the same cells shares one computation.
   const canonical = canonicalSelection(rects);
-  const kvKey = kvKeys.partition((await sha256(`${name}\n${baseDigest}\n${canonical}`)).slice(7));
-  const cached = await store.cache.get<CachedPartition>(kvKey, "json");
-  if (cached && (await store.derived.touchManifest(name, cached.digest))) {
-    return { digest: cached.digest, mediaType: cached.mediaType, bytes: new TextEncoder().encode(cached.body) };
+  const selectionKey = await cacheKey(name, baseDigest, `selection:${canonical}`);
+  const same = await cached(store, name, selectionKey);
+  if (same) {
+    await remember(store, labelKey, same);
+    return same;
   }
 
   const result = isIndexMediaType(root.mediaType)
     ? await partitionOfIndex(store, name, root, rects)
     : await partitionOfManifest(store, name, root, rects);
   if (!result) throw notFound(`semantic tag "${tag}" selects no allotment of the field`, { tag, selection: canonical });
-  const entry: CachedPartition = {
-    digest: result.digest,
-    mediaType: root.mediaType,
-    body: new TextDecoder().decode(result.bytes),
-  };
+  const answer: StoredManifest = { digest: result.digest, mediaType: root.mediaType, bytes: result.bytes };
+  await remember(store, selectionKey, answer);
+  await remember(store, labelKey, answer);
+  return answer;
+}
+
+async function cacheKey(name: string, baseDigest: Digest, what: string): Promise<string> {
+  return kvKeys.partition((await sha256(`${name}\n${baseDigest}\n${what}`)).slice(7));
+}
+
+/** A partition remembered in KV, if its derived objects are still stored (the collector may have taken them). */
+async function cached(store: Store, name: string, key: string): Promise<StoredManifest | null> {
+  const entry = await store.cache.get<CachedPartition>(key, "json");
+  if (!entry || !(await store.derived.touchManifest(name, entry.digest))) return null;
+  return { digest: entry.digest, mediaType: entry.mediaType, bytes: new TextEncoder().encode(entry.body) };
+}
+
+async function remember(store: Store, key: string, m: StoredManifest): Promise<void> {
+  const entry: CachedPartition = { digest: m.digest, mediaType: m.mediaType, body: new TextDecoder().decode(m.bytes) };
   // KV allows one write a second per key; a lost race writes the same immutable value anyway.
-  await store.cache.put(kvKey, JSON.stringify(entry)).catch(() => undefined);
-  return { digest: result.digest, mediaType: root.mediaType, bytes: result.bytes };
+  await store.cache.put(key, JSON.stringify(entry)).catch(() => undefined);
 }
 
 /**

@@ -17,6 +17,10 @@ export type Challenge =
   | { scheme: "basic"; realm?: string }
   | { scheme: "bearer"; realm: string; service?: string; scope?: string; error?: string };
 
+/** What to tell a user who sent no credentials to a registry that wants some. */
+export const CREDENTIALS_NEEDED =
+  "the registry requires a username and password: use --username with --password-stdin, TDFS_USERNAME/TDFS_PASSWORD, or docker login";
+
 export class AuthError extends Error {
   constructor(message: string) {
     super(message);
@@ -107,13 +111,16 @@ export class Authenticator {
     this.#tokens.delete(scopeKey(scopes));
     if (c.scheme === "basic") {
       if (!this.#hasCreds()) {
-        throw new AuthError(
-          "the registry requires a username and password: use --username with --password-stdin, TDFS_USERNAME/TDFS_PASSWORD, or docker login",
-        );
+        throw new AuthError(CREDENTIALS_NEEDED);
       }
       return !sentAuthorization?.startsWith("Basic ");
     }
     return true;
+  }
+
+  /** Whether a username and password were given (else requests go anonymously). */
+  get hasCredentials(): boolean {
+    return this.#hasCreds();
   }
 
   #hasCreds(): boolean {

@@ -5,7 +5,7 @@
  * error code and message the registry sent.
  */
 import { parseErrorBody } from "../../../core/oci/errors.ts";
-import { AuthError, type Authenticator } from "./auth.ts";
+import { AuthError, CREDENTIALS_NEEDED, type Authenticator } from "./auth.ts";
 import { isTransientStatus, SourceError, withRetry, type RetryPolicy } from "./retry.ts";
 
 export interface HttpRequest {
@@ -108,7 +108,9 @@ export class Transport {
   async #error(req: HttpRequest, res: Response): Promise<Error> {
     const text = req.method === "HEAD" ? "" : await res.text().catch(() => "");
     if (res.status === 401) {
-      return new AuthError(`${this.#what(req)}: HTTP 401, the registry refused the credentials`);
+      // An anonymous token (the token flow hands one out without credentials) was not enough.
+      const why = this.#auth.hasCredentials ? "the registry refused the credentials" : CREDENTIALS_NEEDED;
+      return new AuthError(`${this.#what(req)}: HTTP 401, ${why}`);
     }
     const retryAfter = parseRetryAfter(res.headers.get("retry-after"));
     const opts = retryAfter === undefined ? {} : { retryAfterMs: retryAfter };

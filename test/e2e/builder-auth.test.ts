@@ -1,0 +1,113 @@
+/**
+ * `2dfs-push` against our registry with auth on (AUTH_MODE=token, `wrangler dev`): the Docker
+ * token flow with credentials from each place the CLI takes them (`--username` with
+ * `--password-stdin`, TDFS_USERNAME/TDFS_PASSWORD, `~/.docker/config.json`), and a clear refusal,
+ * exit 1, with a wrong password or none, leaving nothing pushed.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { REPO_ROOT, run } from "../helpers/process.ts";
+import * as skopeo from "../helpers/skopeo.ts";
+import { startRegistry, type Registry } from "../helpers/wrangler-dev.ts";
+import { cliSandbox, type BuildPushOutput, type CliSandbox, type PushReport } from "./builder-cli.ts";
+
+const USER = "pusher";
+const PASSWORD = "pusher: s3cret pw";
+const CREDS = `${USER}:${PASSWORD}`;
+
+async function hashOf(password: string): Promise<string> {
+  const { stdout } = await run(process.execPath, [join(REPO_ROOT, "scripts", "hash-password.ts")], { input: password });
+  return stdout.trim();
+}
+
+describe("2dfs-push with registry auth (token flow, wrangler dev)", () => {
+  let registry: Registry;
+  let sandbox: CliSandbox;
+  let src: string;
+
+  beforeAll(async () => {
+    sandbox = await cliSandbox();
+    const [hash, fixture] = await Promise.all([hashOf(PASSWORD), sandbox.fixture("2x2")]);
+    src = fixture;
+    registry = await startRegistry({
+      vars: {
+        AUTH_MODE: "token",
+        AUTH_CONFIG: JSON.stringify({
+          users: { [USER]: { password: hash } },
+          rules: [{ repos: "team-a/*", push: [USER] }],
+        }),
+        TOKEN_SIGNING_KEY: "e2e-builder-signing-key-0123456789abcdef",
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await Promise.all([registry?.stop(), sandbox?.cleanup()]);
+  });
+
+  /** Builds `repo:v1` for the registry into the local store (no registry involved: the base is scratch). */
+  async function built(repo: string): Promise<string> {
+    const ref = `${registry.host}/${repo}:v1`;
+    await sandbox.json(["build", "scratch", ref], { cwd: src });
+    return ref;
+  }
+
+  /** The pushed index, read back with skopeo as the same user. */
+  async function pushedDigest(ref: string): Promise<string> {
+    const raw = await skopeo.inspectRaw(`docker://${ref}`, { creds: CREDS });
+    return `sha256:${(await import("node:crypto")).createHash("sha256").update(raw).digest("hex")}`;
+  }
+
+  it("build --push with --username and --password-stdin", async () => {
+    const ref = `${registry.host}/team-a/flags:v1`;
+    const out = await sandbox.json<BuildPushOutput>(
+      ["build", "scratch", ref, "--push", "--username", USER, "--password-stdin"],
+      { cwd: src, input: `${PASSWORD}\n` },
+    );
+    expect(out.push.blobsUploaded).toBe(out.push.blobsTotal);
+    expect(await pushedDigest(ref)).toBe(out.build.digest);
+  });
+
+  it("push with TDFS_USERNAME and TDFS_PASSWORD", async () => {
+    const ref = await built("team-a/env");
+    const report = await sandbox.json<PushReport>(["push", ref], {
+      env: { TDFS_USERNAME: USER, TDFS_PASSWORD: PASSWORD },
+    });
+    expect(report.blobsUploaded).toBe(report.blobsTotal);
+    expect(await pushedDigest(ref)).toBe(report.digest);
+  });
+
+  it("push with the credentials of ~/.docker/config.json", async () => {
+    const ref = await built("team-a/docker-config");
+    const home = join(sandbox.dir, "docker-home");
+    await mkdir(join(home, ".docker"), { recursive: true });
+    const auth = Buffer.from(CREDS).toString("base64");
+    await writeFile(join(home, ".docker", "config.json"), JSON.stringify({ auths: { [registry.host]: { auth } } }));
+    const report = await sandbox.json<PushReport>(["push", ref], { env: { HOME: home } });
+    expect(report.blobsUploaded).toBe(report.blobsTotal);
+    expect(await pushedDigest(ref)).toBe(report.digest);
+  });
+
+  it("refuses a wrong password: exit 1, a message that says so, nothing pushed", async () => {
+    const ref = await built("team-a/wrong");
+    const r = await sandbox.run(["push", ref, "--username", USER, "--password-stdin"], { input: "not the password\n" });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(
+      new RegExp(`^2dfs-push: token request as "${USER}" to ${registry.url}/token was refused: HTTP 401\\n$`),
+    );
+    expect(r.stderr).not.toContain("not the password");
+    await expect(skopeo.listTags(`docker://${registry.host}/team-a/wrong`, { creds: CREDS })).rejects.toThrow(
+      /unknown|not found|404/i,
+    );
+  });
+
+  it("refuses a push without credentials: exit 1, a message that says how to give them", async () => {
+    const ref = await built("team-a/anonymous");
+    const r = await sandbox.run(["push", ref]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(/^2dfs-push: .*HTTP 401, the registry requires a username and password: use --username/);
+  });
+});
