@@ -20,7 +20,7 @@ export interface OpenedImage {
   reference: string;
   /** The tag the user named (for semantic tags and output names). */
   tag: string;
-  /** Size and media type of a blob, where the source can tell without downloading it. */
+  /** Size (and media type, for local blobs) of a blob, where the source can tell without downloading it. */
   facts: BlobFacts;
 }
 
@@ -42,7 +42,13 @@ export async function openImage(arg: string, flags: RegistryFlags & { store?: st
   const ref = parseImageRef(arg, flags.plainHttp ? { plainHttp: true } : {});
   const { RegistrySource } = await import("../store/registry-source.ts");
   const source = new RegistrySource(ref, await authLookup(flags)(ref.registry));
-  return { source, reference: source.reference, tag: ref.tag ?? "latest", facts: async () => undefined };
+  // A HEAD per allotment gives its size; its media type would take the bytes (registries differ
+  // in the Content-Type they send for a blob).
+  const facts: BlobFacts = async (d) => {
+    const size = await source.client.blobSize(ref.repository, d);
+    return size === undefined ? undefined : { size };
+  };
+  return { source, reference: source.reference, tag: ref.tag ?? "latest", facts };
 }
 
 function local(layout: OciLayout, digest: Digest, tag: string): OpenedImage {

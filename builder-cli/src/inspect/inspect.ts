@@ -49,7 +49,8 @@ export interface InspectResult {
   tags: SemanticTag[];
 }
 
-export type BlobFacts = (digest: Digest) => Promise<{ size: number; mediaType: string } | undefined>;
+/** A blob's size and, where the source can tell without fetching it, the media type its bytes call for. */
+export type BlobFacts = (digest: Digest) => Promise<{ size: number; mediaType?: string } | undefined>;
 
 export async function inspectImage(
   source: ImageSource,

@@ -98,6 +98,26 @@ export class RegistryClient {
     return this.#blobExists(repo, digest, [repositoryScope(repo, "pull")]);
   }
 
+  /** A blob's size from a HEAD (no bytes fetched), or undefined when the repository lacks it. */
+  async blobSize(repo: string, digest: string): Promise<number | undefined> {
+    let res: Response;
+    try {
+      res = await this.#t.request({
+        method: "HEAD",
+        url: `/v2/${repo}/blobs/${digest}`,
+        scopes: [repositoryScope(repo, "pull")],
+        expect: [200],
+      });
+    } catch (e) {
+      if (e instanceof RegistryHttpError && e.status === 404) return undefined;
+      throw e;
+    }
+    const size = Number(res.headers.get("content-length") ?? Number.NaN);
+    if (!Number.isSafeInteger(size) || size < 0)
+      throw new Error(`HEAD of blob ${digest} in ${repo} gave no Content-Length`);
+    return size;
+  }
+
   /** The blob's bytes as they arrive; the stream fails at its end if they do not hash to `digest`. */
   async openBlob(repo: string, digest: string): Promise<ReadableStream<Uint8Array>> {
     const res = await this.#t.request({
