@@ -7,6 +7,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sha256Of } from "../helpers/oci.ts";
 import { REPO_ROOT, run } from "../helpers/process.ts";
 import * as skopeo from "../helpers/skopeo.ts";
 import { startRegistry, type Registry } from "../helpers/wrangler-dev.ts";
@@ -55,8 +56,7 @@ describe("2dfs-push with registry auth (token flow, wrangler dev)", () => {
 
   /** The pushed index, read back with skopeo as the same user. */
   async function pushedDigest(ref: string): Promise<string> {
-    const raw = await skopeo.inspectRaw(`docker://${ref}`, { creds: CREDS });
-    return `sha256:${(await import("node:crypto")).createHash("sha256").update(raw).digest("hex")}`;
+    return sha256Of(await skopeo.inspectRaw(`docker://${ref}`, { creds: CREDS }));
   }
 
   it("build --push with --username and --password-stdin", async () => {

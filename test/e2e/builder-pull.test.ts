@@ -23,22 +23,6 @@ const CELLS: Record<string, Record<string, string>> = {
   "1,1": { "model/head.bin": "model/head.bin" },
 };
 
-/**
- * The unpacked snapshot of `ref`. containerd's garbage collector, which a pull sets off, may
- * remove the temporary view that containerd.ts makes (it has no lease) before the helper removes
- * it itself; the snapshot directory is unaffected, so asking again once the collector is done
- * gets it.
- */
-async function unpacked(containerd: Containerd, ref: string): Promise<string> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await containerd.rootfs(ref, PLATFORM);
-    } catch (e) {
-      if (attempt === 3 || !/e2e-view-.*does not exist/.test((e as Error).message)) throw e;
-    }
-  }
-}
-
 describe("2dfs-push build --push, then containerd pulls partitions", () => {
   let registry: Registry;
   let containerd: Containerd;
@@ -75,7 +59,7 @@ describe("2dfs-push build --push, then containerd pulls partitions", () => {
     const ref = `${registry.host}/${REPO}:v1--${label}`;
     await containerd.pull(ref, { platform: PLATFORM });
     const want = Object.assign({}, ...cells.map((c) => CELLS[c]!)) as Record<string, string>;
-    const root = await unpacked(containerd, ref);
+    const root = await containerd.rootfs(ref, PLATFORM);
     expect(await listFiles(root)).toEqual(Object.keys(want).sort());
     for (const [path, source] of Object.entries(want)) {
       expect(await readFile(join(root, path)), path).toEqual(await readFile(join(src, source)));

@@ -2,13 +2,15 @@
  * `2dfs-push` pushing what it built, to our registry (`wrangler dev`) and to the distribution
  * registry (Debian `docker-registry`, behind a proxy that writes down every request): a 2x2
  * model from scratch and the same model on top of an ordinary base image given as `oci:DIR`.
- * Both registries serve the index byte for byte and hold every blob, allotments included. The
+ * Both registries serve the index byte for byte and hold every blob, allotments included, and
+ * `inspect` of the pushed image sizes each allotment from the registry. The
  * second push of the unchanged image uploads nothing: the CLI says so in its --json report, and
  * the registries saw no upload request at all.
  */
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { InspectResult } from "../../builder-cli/src/inspect/inspect.ts";
 import { ociImage, type WrittenImage } from "../helpers/images.ts";
 import { startPeerRegistry, type PeerRegistry } from "../helpers/peer.ts";
 import { startRecordingProxy, type RecordingProxy } from "../helpers/recording-proxy.ts";
@@ -44,6 +46,8 @@ describe("2dfs-push build --push and push to wrangler dev and to distribution", 
   let sandbox: CliSandbox;
   let spec: string;
   let base: WrittenImage;
+  /** An image store with nothing in it: the CLI then reads the image from the registry. */
+  let emptyStore: string;
   const targets: Record<"worker" | "distribution", Target> = {} as never;
 
   beforeAll(async () => {
@@ -55,6 +59,8 @@ describe("2dfs-push build --push and push to wrangler dev and to distribution", 
       ociImage().randomLayers(2, 200_000).tag("base").write(join(sandbox.dir, "base")),
     ]);
     proxy = await startRecordingProxy(peer.url);
+    emptyStore = join(sandbox.dir, "empty-store");
+    await mkdir(emptyStore);
     targets.worker = {
       name: "wrangler dev",
       url: registry.url,
@@ -131,6 +137,13 @@ describe("2dfs-push build --push and push to wrangler dev and to distribution", 
     if (!fromScratch) {
       for (const layer of base.platforms[0]!.layers) expect(named).toContain(layer.descriptor.digest);
     }
+
+    // `inspect` of the pushed image (not in the store it runs with) sizes each allotment with a HEAD.
+    const remote = await sandbox.json<InspectResult>(["inspect", ref], { env: { XDG_DATA_HOME: emptyStore } });
+    expect(remote.digest).toBe(build.digest);
+    expect(remote.cells.map((c) => [c.row, c.col, c.digest, c.size])).toEqual(
+      build.allotments.map((a) => [a.row, a.col, a.digest, a.size]),
+    );
 
     // The same image again: every blob is skipped, and not one upload request reaches the registry.
     const mark = await t.mark();

@@ -39,7 +39,7 @@ async function randomFile(file: string, bytes: number): Promise<void> {
   for (let left = bytes; left > 0;) {
     const n = Math.min(left, 1 << 20);
     left -= n;
-    if (!out.write(randomFillSync(Buffer.allocUnsafe(n)))) await new Promise((r) => out.once("drain", r));
+    if (!out.write(randomFillSync(Buffer.allocUnsafe(n)))) await new Promise<void>((r) => out.once("drain", () => r()));
   }
   await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
 }

@@ -67,7 +67,10 @@ export async function startContainerd(): Promise<Containerd> {
       if (!source) throw new Error(`unexpected mount for snapshot ${top}: ${mount}`);
       return source;
     } finally {
-      await snapshot(["rm", key]);
+      // containerd's own garbage collector may remove the (lease-less) view first, after a pull.
+      await snapshot(["rm", key]).catch((e: unknown) => {
+        if (!/not found|does not exist/i.test(String(e))) throw e;
+      });
     }
   };
 
