@@ -176,6 +176,28 @@ describe("2DFS partitions of a multi-platform image", () => {
     expect(await kvKeys()).toEqual(kvAfter);
   });
 
+  it("keeps a partition in use alive for the collector: reads refresh a day-old lastAccess", async () => {
+    const { json } = await getJson("/v2/ml/model/manifests/v1--2.2.2.2");
+    const childKey = keys.derivedManifest("ml/model", json.manifests[0]!.digest as Digest);
+    const child = await env.BLOBS.get(childKey);
+    const bytes = await child!.arrayBuffer();
+    await env.BLOBS.put(childKey, bytes, { httpMetadata: child!.httpMetadata!, customMetadata: { lastAccess: "0" } });
+    const configDigest = (JSON.parse(new TextDecoder().decode(bytes)) as Doc).config.digest as Digest;
+    const configKey = keys.derivedBlob("ml/model", configDigest);
+    const config = await env.BLOBS.get(configKey);
+    await env.BLOBS.put(configKey, await config!.arrayBuffer(), { customMetadata: { lastAccess: "0" } });
+
+    const before = Date.now();
+    expect((await fetchRegistry(`/v2/ml/model/manifests/${json.manifests[0]!.digest}`)).status).toBe(200);
+    expect((await fetchRegistry(`/v2/ml/model/blobs/${configDigest}`, { method: "HEAD" })).status).toBe(200);
+    for (const key of [childKey, configKey]) {
+      const head = await env.BLOBS.head(key);
+      expect(Number(head!.customMetadata!.lastAccess)).toBeGreaterThanOrEqual(before);
+    }
+    // The object itself is unchanged.
+    expect(await (await env.BLOBS.get(childKey))!.arrayBuffer()).toEqual(bytes);
+  });
+
   it("answers a repeated label from KV without reading the image", async () => {
     await getJson("/v2/ml/model/manifests/v1--0.0.2.0");
     const rootKey = keys.manifest("ml/model", img.index!.digest as Digest);

@@ -26,29 +26,20 @@ export class DerivedStore {
   }
 
   async getManifest(name: string, digest: Digest): Promise<StoredManifest | null> {
-    const obj = await this.bucket.get(keys.derivedManifest(name, digest));
+    const key = keys.derivedManifest(name, digest);
+    const obj = await this.bucket.get(key);
     if (!obj) return null;
-    return { digest, mediaType: obj.httpMetadata?.contentType ?? "", bytes: new Uint8Array(await obj.arrayBuffer()) };
+    const bytes = new Uint8Array(await obj.arrayBuffer());
+    if (stale(obj)) await this.rewrite(key, bytes, obj.httpMetadata);
+    return { digest, mediaType: obj.httpMetadata?.contentType ?? "", bytes };
   }
 
-  /**
-   * Whether a derived manifest still exists; refreshes its lastAccess when it is older than a day,
-   * so the collector keeps partitions that are in use without a write on every pull.
-   */
+  /** Whether a derived manifest still exists (refreshing its lastAccess like any read). */
   async touchManifest(name: string, digest: Digest): Promise<boolean> {
     const key = keys.derivedManifest(name, digest);
     const head = await this.bucket.head(key);
-    if (!head) return false;
-    if (Date.now() - Number(head.customMetadata?.lastAccess ?? 0) > TOUCH_INTERVAL_MS) {
-      const obj = await this.bucket.get(key);
-      if (obj) {
-        await this.bucket.put(key, await obj.arrayBuffer(), {
-          httpMetadata: obj.httpMetadata ?? {},
-          customMetadata: { lastAccess: String(Date.now()) },
-        });
-      }
-    }
-    return true;
+    if (head && stale(head)) await this.refresh(key);
+    return head !== null;
   }
 
   async putBlob(name: string, content: Content): Promise<void> {
@@ -61,6 +52,29 @@ export class DerivedStore {
   async statBlob(name: string, digest: Digest): Promise<BlobInfo | null> {
     const key = keys.derivedBlob(name, digest);
     const head = await this.bucket.head(key);
+    if (head && stale(head)) await this.refresh(key);
     return head ? { digest, size: head.size, compression: "none", location: key } : null;
   }
+
+  /**
+   * Every read of a derived object (the partition's index, its child manifests, its configs)
+   * refreshes lastAccess when it is older than a day, so the collector keeps a partition in use
+   * whole, with one small write a day at most rather than one per pull. R2 cannot update
+   * metadata alone, so the (small) object is written again.
+   */
+  private async refresh(key: string): Promise<void> {
+    const obj = await this.bucket.get(key);
+    if (obj) await this.rewrite(key, new Uint8Array(await obj.arrayBuffer()), obj.httpMetadata);
+  }
+
+  private async rewrite(key: string, bytes: Uint8Array, httpMetadata: R2HTTPMetadata | undefined): Promise<void> {
+    await this.bucket.put(key, bytes, {
+      httpMetadata: httpMetadata ?? {},
+      customMetadata: { lastAccess: String(Date.now()) },
+    });
+  }
+}
+
+function stale(o: R2Object): boolean {
+  return Date.now() - Number(o.customMetadata?.lastAccess ?? 0) > TOUCH_INTERVAL_MS;
 }
