@@ -72,6 +72,21 @@ describe("POST /v2/<name>/blobs/uploads/", () => {
     });
     await expectBlobCreated(put, repo, bytes);
   });
+
+  it("takes the digest the reference builder appends to a Location without a query (`<Location>&digest=`)", async () => {
+    const repo = uniqueRepo("uploads");
+    const bytes = randomBytes(50_000);
+    const digest = await digestOf(bytes);
+    const post = await call(`/v2/${repo}/blobs/uploads/?digest=${hexOf(digest)}`, { method: "POST" });
+    const { location } = uploadOf(post);
+    expect(location).not.toContain("?");
+    const put = await call(`${location}&digest=${digest}`, {
+      method: "PUT",
+      headers: { "Content-Type": "application/octet-stream" },
+      body: streamOf(bytes),
+    });
+    await expectBlobCreated(put, repo, bytes);
+  });
 });
 
 describe("upload sessions", () => {

@@ -50,13 +50,13 @@ uploads.post("/:name{.+}/blobs/uploads/", async (c) => {
 });
 
 uploads.get("/:name{.+}/blobs/uploads/:uuid", async (c) => {
-  const session = await c.var.store.uploads.get(repoName(c), c.req.param("uuid"));
+  const session = await c.var.store.uploads.get(repoName(c), uploadTarget(c).uuid);
   return sessionResponse(c, session, 204);
 });
 
 uploads.patch("/:name{.+}/blobs/uploads/:uuid", async (c) => {
   const store = c.var.store;
-  const session = await store.uploads.get(repoName(c), c.req.param("uuid"));
+  const session = await store.uploads.get(repoName(c), uploadTarget(c).uuid);
   const length = contentLength(c.req.raw);
   let expected = length;
   const cr = c.req.header("content-range");
@@ -92,8 +92,9 @@ uploads.patch("/:name{.+}/blobs/uploads/:uuid", async (c) => {
 uploads.put("/:name{.+}/blobs/uploads/:uuid", async (c) => {
   const name = repoName(c);
   const store = c.var.store;
-  const session = await store.uploads.get(name, c.req.param("uuid"));
-  const digestParam = c.req.query("digest");
+  const target = uploadTarget(c);
+  const session = await store.uploads.get(name, target.uuid);
+  const digestParam = target.query("digest");
   if (digestParam === undefined) {
     throw new RegistryError("DIGEST_INVALID", "closing an upload needs ?digest=", { uuid: session.uuid });
   }
@@ -123,10 +124,21 @@ uploads.put("/:name{.+}/blobs/uploads/:uuid", async (c) => {
 
 uploads.delete("/:name{.+}/blobs/uploads/:uuid", async (c) => {
   const store = c.var.store;
-  const session = await store.uploads.get(repoName(c), c.req.param("uuid"));
+  const session = await store.uploads.get(repoName(c), uploadTarget(c).uuid);
   await store.uploads.cancel(session);
   return c.body(null, 204);
 });
+
+/**
+ * The session named in the path, and the request's query. The reference `tdfs` builder appends
+ * `&digest=...` to the Location as if it always had a query, so a path segment `<uuid>&k=v`
+ * carries query parameters too.
+ */
+function uploadTarget(c: Context<AppEnv>): { uuid: string; query(name: string): string | undefined } {
+  const [uuid = "", ...extra] = c.req.param("uuid")!.split("&");
+  const appended = new URLSearchParams(extra.join("&"));
+  return { uuid, query: (name) => c.req.query(name) ?? appended.get(name) ?? undefined };
+}
 
 /**
  * Stores a blob that arrives whole in one request. With a known length up to R2's single-put
