@@ -5,8 +5,8 @@
  *       at the same level: target >= 0.9x;
  *   (b) 1 GiB of random (weight-like) data, --compression auto, vs `sha256sum` over the files:
  *       target >= 0.7x;
- *   (c) the rebuild after changing 1 of 16 allotments, as a fraction of the full build (b):
- *       target <= 1.5/16.
+ *   (c) the rebuild after changing 1 of 16 allotments, as a fraction of the full build, for the
+ *       random data of (b) and the compressible data of (a): target <= 1.5/16.
  * The CLI runs as a subprocess, start-up included. Files are read once beforehand so every
  * contender starts from a warm page cache. Each line gives wall time and CPU time (user + sys,
  * children included): on a shared machine the wall ratio moves with the load, the CPU ratio less.
@@ -53,20 +53,41 @@ try {
   const auto = timed(cliCommand(["build", "scratch", "bench/random:v1"], rand, "b"));
   report("(b) auto build", auto, "sha256sum", sha, 0.7);
 
-  // (c) incremental: rewrite one allotment's file, rebuild with the cache from (b)
-  await writeFile(files[7]!, randomBytes(PER_ALLOTMENT));
-  await warm(rand);
-  const incr = timed(cliCommand(["build", "--json", "scratch", "bench/random:v1"], rand, "b"));
+  // (c) incremental: rewrite one allotment's file, rebuild with the cache of the full build. Both
+  // data sets: with random data the per-allotment work is two SHA-256 passes, so the CLI's fixed
+  // start-up (about 0.14 s) weighs most; with gzip it is the compression.
+  await rewrite(rand, 7, () => randomBytes(PER_ALLOTMENT));
+  incremental("(c) incremental rebuild, random data, auto", rand, "b", auto);
+  await rewrite(text, 7, () => compressibleFile(ALLOTMENTS + 7));
+  incremental("(c) incremental rebuild, compressible data, gzip", text, "a", gzip, [
+    "--compression",
+    "gzip",
+    "--level",
+    String(LEVEL),
+  ]);
+} finally {
+  await rm(work, { recursive: true, force: true });
+}
+
+/** Rewrites one allotment's file and warms the page cache again. */
+async function rewrite(dir: string, i: number, content: () => Buffer | Promise<Buffer>): Promise<void> {
+  await writeFile(path.join(dir, "data", `part-${i}.bin`), await content());
+  await warm(dir);
+}
+
+/** Rebuilds after `rewrite` and reports the time as a fraction of the full build. */
+function incremental(label: string, dir: string, state: string, full: Timing, flags: string[] = []): void {
+  const tag = state === "a" ? "bench/text:v1" : "bench/random:v1";
+  const incr = timed(cliCommand(["build", "--json", ...flags, "scratch", tag], dir, state));
   const out = JSON.parse(incr.stdout) as { rebuilt: number; cached: number };
   if (out.rebuilt !== 1 || out.cached !== ALLOTMENTS - 1)
     throw new Error(`expected 1 rebuilt, got ${incr.stdout.slice(0, 200)}`);
-  const fraction = incr.wall / auto.wall;
+  const fraction = incr.wall / full.wall;
+  const target = 1.5 / ALLOTMENTS;
   console.log(
-    `(c) incremental rebuild (1 of ${ALLOTMENTS}): ${incr.wall.toFixed(2)} s = ${fraction.toFixed(3)} of the full build ` +
-      `(CPU ${(incr.cpu / auto.cpu).toFixed(3)}; target <= ${(1.5 / ALLOTMENTS).toFixed(3)}) ${fraction <= 1.5 / ALLOTMENTS ? "OK" : "MISSED"}`,
+    `${label} (1 of ${ALLOTMENTS}): ${incr.wall.toFixed(2)} s = ${fraction.toFixed(3)} of the full build ` +
+      `(CPU ${(incr.cpu / full.cpu).toFixed(3)}; target <= ${target.toFixed(3)}) ${fraction <= target ? "OK" : "MISSED"}`,
   );
-} finally {
-  await rm(work, { recursive: true, force: true });
 }
 
 /** A tree with one file per allotment under data/ and a 2dfs.json placing them in a 4x4 grid. */
