@@ -3,6 +3,7 @@
  * into equal parts plus a tail, the completed multipart object is the blob, and reads that cross a
  * part boundary still return the right bytes.
  */
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { keys } from "../../worker/storage/keys.ts";
 import { DEFAULT_PART_SIZE } from "../../worker/storage/uploads.ts";
@@ -105,5 +106,43 @@ describe("multi-part uploads", () => {
     await expectStatus(await call(location, { method: "PATCH", body: randomBytes(11 * MiB) }), 202);
     expect((await call(location, { method: "DELETE" })).status).toBe(204);
     expect(await uploadLeftovers(uuid)).toEqual([]);
+  });
+
+  it("stores a streamed PATCH of known length as one object, hashed on the way in", async () => {
+    const repo = uniqueRepo("multipart");
+    const bytes = randomBytes(12 * MiB);
+    const digest = await digestOf(bytes);
+    const { location, uuid } = await registry.openUpload(repo);
+    await expectStatus(await call(location, { method: "PATCH", body: bytes.slice() }), 202);
+    const session = (await (await env.BLOBS.get(keys.upload(uuid)))!.json()) as { whole?: boolean; digest?: string };
+    expect(session).toMatchObject({ whole: true, digest });
+    expect((await env.BLOBS.head(keys.data(uuid)))!.size).toBe(12 * MiB);
+    await expectStatus(await call(withParams(location, { digest }), { method: "PUT" }), 201);
+    expect(await uploadLeftovers(uuid)).toEqual([keys.data(uuid)]);
+    const back = await bytesOf(await registry.blob(repo, digest));
+    expect(back.every((b, i) => b === bytes[i])).toBe(true);
+  });
+
+  it("cuts a streamed upload into parts when more chunks follow it", async () => {
+    const repo = uniqueRepo("multipart");
+    const bytes = randomBytes(17 * MiB);
+    const digest = await digestOf(bytes);
+    const { location, uuid } = await registry.openUpload(repo);
+    await expectStatus(await call(location, { method: "PATCH", body: bytes.slice(0, 12 * MiB) }), 202);
+    const more = await call(location, {
+      method: "PATCH",
+      headers: { "Content-Range": `${12 * MiB}-${17 * MiB - 1}` },
+      body: bytes.slice(12 * MiB),
+    });
+    await expectStatus(more, 202);
+    expect(more.headers.get("Range")).toBe(`0-${17 * MiB - 1}`);
+    await expectStatus(await call(withParams(location, { digest }), { method: "PUT" }), 201);
+    expect(await uploadLeftovers(uuid)).toEqual([keys.data(uuid)]);
+    const back = await bytesOf(await registry.blob(repo, digest));
+    expect(back.byteLength).toBe(17 * MiB);
+    expect(back.every((b, i) => b === bytes[i])).toBe(true);
+    const from = DEFAULT_PART_SIZE - 100;
+    const ranged = await registry.blob(repo, digest, { headers: { Range: `bytes=${from}-${from + 199}` } });
+    expect(await bytesOf(ranged)).toEqual(bytes.slice(from, from + 200));
   });
 });

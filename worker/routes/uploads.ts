@@ -85,7 +85,7 @@ uploads.patch("/:name{.+}/blobs/uploads/:uuid", async (c) => {
       });
     }
   }
-  const next = await store.uploads.append(session, c.req.raw.body, expected);
+  const next = await store.uploads.append(session, c.req.raw.body, expected, cr === undefined);
   return sessionResponse(c, next, 202);
 });
 
@@ -174,7 +174,6 @@ function cacheWarmer(c: Context<AppEnv>, name: string, digest: Digest): CacheWar
     maxBytes: cache.maxBytes,
     put: (size, body) => cache.put(key, { digest, size, compression: "none", location: "" }, body),
     discard: () => cache.delete(key),
-    defer: (work) => c.executionCtx.waitUntil(work.catch(() => undefined)),
   };
 }
 

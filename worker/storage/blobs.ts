@@ -92,28 +92,20 @@ export class BlobStore {
       await verify(digest, body, length);
       return existing;
     }
-    const { head, stream } = await peek(body, 4);
-    const info: BlobInfo = { digest, size: length, compression: sniffCompression(head), location: keys.blob(digest) };
-    const [toStore, toHash] = stream.tee();
-    const stored = this.bucket
-      .put(keys.blob(digest), toStore.pipeThrough(new FixedLengthStream(length)), {
-        sha256: hexOf(digest),
-        customMetadata: toMeta(info),
-        httpMetadata: { contentType: "application/octet-stream" },
-      })
-      .then(
-        () => null,
-        (e: unknown) => e,
-      );
-    // The hash decides the error the client sees; R2's own sha256 check keeps a bad body out of storage.
-    const verified = verify(digest, toHash, length).then(
-      () => null,
-      (e: unknown) => e,
-    );
-    const [hashError, putError] = await Promise.all([verified, stored]);
-    if (hashError) throw hashError;
-    if (putError) throw putError;
-    return info;
+    const info = (compression: Compression): BlobInfo => ({
+      digest,
+      size: length,
+      compression,
+      location: keys.blob(digest),
+    });
+    const stored = await putHashed(this.bucket, keys.blob(digest), body, length, {
+      sha256: hexOf(digest),
+      metadata: (compression) => toMeta(info(compression)),
+    });
+    if (stored.digest !== digest) {
+      throw new RegistryError("DIGEST_INVALID", undefined, { expected: digest, computed: stored.digest });
+    }
+    return info(stored.compression);
   }
 
   /** Stores a small in-memory blob (the tail of a short chunked upload). */
@@ -150,8 +142,45 @@ export class BlobStore {
   }
 }
 
-/** Hashes a body natively and checks it against the digest and length the client declared. */
-async function verify(digest: Digest, body: ReadableStream<Uint8Array>, length: number): Promise<void> {
+/**
+ * Streams a body of known length into one R2 object while hashing it natively (DigestStream),
+ * and learns its compression from its first bytes on the way. With `sha256`, R2 itself refuses a
+ * body that does not match, so it is never written; without it the caller decides what to keep.
+ */
+export async function putHashed(
+  bucket: R2Bucket,
+  key: string,
+  body: ReadableStream<Uint8Array>,
+  length: number,
+  opts: { sha256?: string; metadata?: (compression: Compression) => Record<string, string> } = {},
+): Promise<{ digest: Digest; compression: Compression; head: Uint8Array }> {
+  const { head, stream } = await peek(body, 8);
+  const compression = sniffCompression(head);
+  const [toStore, toHash] = stream.tee();
+  const stored = bucket
+    .put(key, toStore.pipeThrough(new FixedLengthStream(length)), {
+      ...(opts.sha256 ? { sha256: opts.sha256 } : {}),
+      customMetadata: opts.metadata?.(compression) ?? {},
+      httpMetadata: { contentType: "application/octet-stream" },
+    })
+    .then(
+      () => null,
+      (e: unknown) => e,
+    );
+  const hashed = hashExactly(toHash, length).then(
+    (digest) => ({ digest, error: null }),
+    (error: unknown) => ({ digest: null, error }),
+  );
+  const [{ digest, error }, putError] = await Promise.all([hashed, stored]);
+  // The hash says what the client got wrong (a short body, a wrong length); R2 refusing a body
+  // that does not match `sha256` is that same mismatch, which the caller reports.
+  if (error) throw error;
+  if (putError && !(opts.sha256 && digest !== `sha256:${opts.sha256}`)) throw putError;
+  return { digest: digest!, compression, head };
+}
+
+/** Hashes a body natively and checks that it has exactly `length` bytes. */
+async function hashExactly(body: ReadableStream<Uint8Array>, length: number): Promise<Digest> {
   let hashed: { digest: Digest; size: number };
   try {
     hashed = await digestOf(body);
@@ -164,7 +193,11 @@ async function verify(digest: Digest, body: ReadableStream<Uint8Array>, length: 
       received: hashed.size,
     });
   }
-  if (hashed.digest !== digest) {
-    throw new RegistryError("DIGEST_INVALID", undefined, { expected: digest, computed: hashed.digest });
-  }
+  return hashed.digest;
+}
+
+/** Hashes a body natively and checks it against the digest and length the client declared. */
+async function verify(digest: Digest, body: ReadableStream<Uint8Array>, length: number): Promise<void> {
+  const computed = await hashExactly(body, length);
+  if (computed !== digest) throw new RegistryError("DIGEST_INVALID", undefined, { expected: digest, computed });
 }

@@ -1,18 +1,25 @@
 /**
  * Upload sessions, kept in R2 so that every request (wherever it lands) reads them consistently.
  *
- * Chunks of any size are cut into R2 multipart parts of exactly `partSize` bytes (R2 wants every
- * part but the last the same size, at least 5 MiB). Bytes past the last full part are kept as a
- * small "tail" object until more arrive or the upload closes. Large blobs therefore never exist as
- * a single-put object and are never copied: the completed multipart object is the blob (up to
- * 10,000 parts, far beyond R2's 5 GiB single-object limit). State is committed only after a chunk
- * is fully stored, so a chunk that fails half-way leaves the session as it was.
+ * Two shapes of upload:
+ * - A streamed upload (one PATCH with no Content-Range, as skopeo, containerd and docker send a
+ *   blob) of known length goes straight into one R2 object, hashed natively on the way: the PUT
+ *   that closes it reads nothing back.
+ * - Chunks (Content-Range) are cut into R2 multipart parts of exactly `partSize` bytes (R2 wants
+ *   every part but the last the same size, at least 5 MiB). Bytes past the last full part are kept
+ *   as a small "tail" object until more arrive or the upload closes. The completed multipart
+ *   object is the blob (up to 10,000 parts, far beyond R2's 5 GiB single-object limit), and the
+ *   close streams it once through the native hash. Should a streamed upload get more chunks, its
+ *   object becomes the first parts: a copy of that one request body, never of a whole blob.
+ * Either way the blob's bytes stay where the upload put them (R2 has no rename): the blob key
+ * becomes a pointer. State is committed only after a chunk is fully stored, so a chunk that fails
+ * half-way leaves the session as it was.
  */
 import type { Digest } from "../../core/oci/digest.ts";
 import { sha256, toHex } from "../../core/oci/digest.ts";
 import { RegistryError } from "../../core/oci/errors.ts";
 import { sniffCompression } from "../../core/oci/media-types.ts";
-import type { BlobInfo, BlobStore } from "./blobs.ts";
+import { putHashed, R2_SINGLE_PUT_MAX, type BlobInfo, type BlobStore } from "./blobs.ts";
 import { keys } from "./keys.ts";
 import { digestOf, readOrInvalid } from "./streams.ts";
 
@@ -29,8 +36,9 @@ export interface UploadSession {
   parts: R2UploadedPart[];
   /** The first bytes of the blob, hex: enough to tell its compression when it completes. */
   head?: string;
-  /** sha256 of all bytes received, when they all came in the first chunk (see append). */
-  digest?: Digest | undefined;
+  /** The bytes so far are one streamed object at data/<uuid>, hashed to `digest`. */
+  whole?: boolean;
+  digest?: Digest;
 }
 
 /** Where a completing upload may put the bytes it reads anyway (the edge cache). */
@@ -38,8 +46,6 @@ export interface CacheWarmer {
   maxBytes: number;
   put(size: number, body: ReadableStream<Uint8Array>): Promise<void>;
   discard(): Promise<void>;
-  /** Runs work after the response (ctx.waitUntil). */
-  defer(work: Promise<void>): void;
 }
 
 const MAX_INFLIGHT_PARTS = 3;
@@ -91,18 +97,25 @@ export class UploadStore {
 
   /**
    * Appends a chunk. When `expected` is given (Content-Length or Content-Range), the chunk must
-   * have exactly that many bytes, or nothing is committed.
+   * have exactly that many bytes, or nothing is committed. `streamed` marks a PATCH without
+   * Content-Range: the client means to send the blob in one request.
    */
   async append(
     session: UploadSession,
     body: ReadableStream<Uint8Array> | null,
     expected?: number,
+    streamed = false,
   ): Promise<UploadSession> {
+    if (streamed && body && session.offset === 0 && expected !== undefined && expected > session.partSize) {
+      if (expected <= R2_SINGLE_PUT_MAX) return this.appendWhole(session, body, expected);
+    }
     const next: UploadSession = { ...session, parts: [...session.parts] };
+    delete next.whole;
+    delete next.digest;
     const tailStart = session.parts.length * session.partSize;
     let buf = new Uint8Array(session.partSize);
     let fill = 0;
-    if (session.offset > tailStart) {
+    if (!session.whole && session.offset > tailStart) {
       const bytes = await this.readTail(session);
       buf.set(bytes);
       fill = bytes.byteLength;
@@ -120,26 +133,24 @@ export class UploadStore {
       next.parts.push({ partNumber, etag: "" });
       next.parts[partNumber - 1] = await mpu.uploadPart(partNumber, full);
     };
-    // A chunk that starts the upload is hashed natively as it streams. DigestStream cannot resume
-    // in a later request, but most clients (skopeo, containerd, docker) send a blob in one PATCH:
-    // for them the digest is known at PUT, and the assembled object need not be read back.
+    // A streamed object that gets more chunks is cut into parts first, its bytes ahead of the new ones.
     let source = body;
-    let hashing: Promise<{ digest: Digest; size: number }> | undefined;
-    if (body && session.offset === 0) {
-      const [mine, toHash] = body.tee();
-      source = mine;
-      hashing = digestOf(toHash);
-      hashing.catch(() => undefined);
+    if (session.whole) {
+      const first = await this.bucket.get(keys.data(session.uuid));
+      if (!first)
+        throw new RegistryError("BLOB_UPLOAD_UNKNOWN", "upload session data is missing", { uuid: session.uuid });
+      source = concatStreams(first.body, body);
     }
-    next.digest = undefined;
+    let fromBody = session.whole ? -session.offset : 0;
     if (source) {
       const reader = source.getReader();
       for (;;) {
         const r = await readOrInvalid(reader);
         if (r.done) break;
         let chunk = r.value;
-        if (next.offset + received === 0 && chunk.byteLength > 0) next.head = toHex(chunk.subarray(0, 8));
-        received += chunk.byteLength;
+        if (session.offset + fromBody === 0 && chunk.byteLength > 0) next.head = toHex(chunk.subarray(0, 8));
+        fromBody += chunk.byteLength;
+        received = Math.max(0, fromBody);
         if (expected !== undefined && received > expected) {
           await reader.cancel();
           throw sizeInvalid(expected, received);
@@ -163,15 +174,34 @@ export class UploadStore {
       }
     }
     await Promise.all(inflight);
-    if (hashing) next.digest = (await hashing).digest;
     if (expected !== undefined && received !== expected) throw sizeInvalid(expected, received);
     next.offset = session.offset + received;
     next.updated = Date.now();
     if (fill > 0) await this.bucket.put(keys.uploadTail(session.uuid, next.offset), buf.subarray(0, fill));
     await this.save(next);
-    if (session.offset > tailStart && session.offset !== next.offset) {
+    if (session.whole) await this.bucket.delete(keys.data(session.uuid));
+    else if (session.offset > tailStart && session.offset !== next.offset) {
       await this.bucket.delete(keys.uploadTail(session.uuid, session.offset));
     }
+    return next;
+  }
+
+  /** A streamed upload of known length: one R2 object, hashed as it arrives. */
+  private async appendWhole(
+    session: UploadSession,
+    body: ReadableStream<Uint8Array>,
+    length: number,
+  ): Promise<UploadSession> {
+    const { digest, head } = await putHashed(this.bucket, keys.data(session.uuid), body, length);
+    const next: UploadSession = {
+      ...session,
+      offset: length,
+      updated: Date.now(),
+      whole: true,
+      digest,
+      head: toHex(head),
+    };
+    await this.save(next);
     return next;
   }
 
@@ -181,62 +211,58 @@ export class UploadStore {
    * multipart object and stream it once through the native hash.
    */
   async complete(session: UploadSession, digest: Digest, warm?: CacheWarmer): Promise<BlobInfo> {
-    const tailStart = session.parts.length * session.partSize;
-    const tail = session.offset > tailStart ? await this.readTail(session) : new Uint8Array(0);
+    let info: BlobInfo;
     try {
-      if (!session.uploadId) {
-        const computed = await sha256(tail);
-        if (computed !== digest) throw new RegistryError("DIGEST_INVALID", undefined, { expected: digest, computed });
-        return await this.blobs.putBytes(digest, tail);
-      }
-      const dataKey = keys.data(session.uuid);
-      const mpu = this.bucket.resumeMultipartUpload(dataKey, session.uploadId);
-      const head = sniffCompression(session.head ? unhex(session.head) : new Uint8Array(0));
-      if (session.digest) {
-        // Hashed while it arrived in one chunk: verified without reading the bytes back.
-        if (session.digest !== digest) {
-          throw new RegistryError("DIGEST_INVALID", undefined, { expected: digest, computed: session.digest });
-        }
-        const parts = [...session.parts];
-        if (tail.byteLength > 0) parts.push(await mpu.uploadPart(parts.length + 1, tail));
-        await mpu.complete(parts);
-        const info = await this.blobs.adopt(digest, dataKey, session.offset, head);
-        if (warm && info.size <= warm.maxBytes) warm.defer(this.warmFrom(info.location, info.size, warm));
-        return info;
-      }
-      const parts = [...session.parts];
-      if (tail.byteLength > 0) parts.push(await mpu.uploadPart(parts.length + 1, tail));
-      await mpu.complete(parts);
-      const obj = await this.bucket.get(dataKey);
-      if (!obj) throw new Error(`multipart object ${dataKey} vanished after completion`);
-      // The bytes must be read once to verify them; the same read can fill the edge cache, so the
-      // first pull is served from there rather than by assembling parts again.
-      let toHash = obj.body;
-      let warming: Promise<void> | undefined;
-      if (warm && obj.size <= warm.maxBytes) {
-        const [a, b] = obj.body.tee();
-        toHash = a;
-        warming = warm.put(obj.size, b);
-      }
-      const hashed = await digestOf(toHash);
-      await warming;
-      if (hashed.digest !== digest) {
-        if (warming) await warm?.discard();
-        await this.bucket.delete(dataKey);
-        throw new RegistryError("DIGEST_INVALID", undefined, { expected: digest, computed: hashed.digest });
-      }
-      return await this.blobs.adopt(digest, dataKey, hashed.size, head);
-    } finally {
-      // Success or digest mismatch, the session is over: the spec leaves no way to retry a PUT.
-      // (abort is a no-op for a multipart upload that completed.)
+      info = await this.assemble(session, digest, warm);
+    } catch (e) {
+      // A digest mismatch ends the session too: the spec leaves no way to retry a PUT.
       await this.forget(session, true);
+      throw e;
     }
+    await this.forget(session, false);
+    return info;
   }
 
-  /** Fills the edge cache from a stored object, after the response has gone. */
-  private async warmFrom(location: string, size: number, warm: CacheWarmer): Promise<void> {
-    const obj = await this.bucket.get(location);
-    if (obj) await warm.put(size, obj.body);
+  private async assemble(session: UploadSession, digest: Digest, warm?: CacheWarmer): Promise<BlobInfo> {
+    const dataKey = keys.data(session.uuid);
+    const compression = sniffCompression(session.head ? unhex(session.head) : new Uint8Array(0));
+    if (session.whole) {
+      // Hashed while it streamed in: verified without reading the bytes back.
+      if (session.digest !== digest) {
+        throw new RegistryError("DIGEST_INVALID", undefined, { expected: digest, computed: session.digest });
+      }
+      return this.blobs.adopt(digest, dataKey, session.offset, compression);
+    }
+    const tailStart = session.parts.length * session.partSize;
+    const tail = session.offset > tailStart ? await this.readTail(session) : new Uint8Array(0);
+    if (!session.uploadId) {
+      const computed = await sha256(tail);
+      if (computed !== digest) throw new RegistryError("DIGEST_INVALID", undefined, { expected: digest, computed });
+      return this.blobs.putBytes(digest, tail);
+    }
+    const mpu = this.bucket.resumeMultipartUpload(dataKey, session.uploadId);
+    const parts = [...session.parts];
+    if (tail.byteLength > 0) parts.push(await mpu.uploadPart(parts.length + 1, tail));
+    await mpu.complete(parts);
+    const obj = await this.bucket.get(dataKey);
+    if (!obj) throw new Error(`multipart object ${dataKey} vanished after completion`);
+    // The bytes must be read once to verify them; the same read fills the edge cache, so the
+    // first pull is served from there rather than by assembling parts again.
+    let toHash = obj.body;
+    let warming: Promise<void> | undefined;
+    if (warm && obj.size <= warm.maxBytes) {
+      const [a, b] = obj.body.tee();
+      toHash = a;
+      warming = warm.put(obj.size, b);
+    }
+    const hashed = await digestOf(toHash);
+    await warming;
+    if (hashed.digest !== digest) {
+      if (warming) await warm?.discard();
+      await this.bucket.delete(dataKey);
+      throw new RegistryError("DIGEST_INVALID", undefined, { expected: digest, computed: hashed.digest });
+    }
+    return this.blobs.adopt(digest, dataKey, hashed.size, compression);
   }
 
   /** Cancels an upload and frees everything it stored. */
@@ -244,7 +270,9 @@ export class UploadStore {
     await this.forget(session, true);
   }
 
+  /** Drops the session's state; with `abort`, also the bytes it stored. */
   private async forget(session: UploadSession, abort: boolean): Promise<void> {
+    if (abort && session.whole) await this.bucket.delete(keys.data(session.uuid));
     if (abort && session.uploadId) {
       try {
         await this.bucket.resumeMultipartUpload(keys.data(session.uuid), session.uploadId).abort();
@@ -272,6 +300,24 @@ export class UploadStore {
 
 function sizeInvalid(expected: number, received: number): RegistryError {
   return new RegistryError("SIZE_INVALID", "chunk length does not match the declared length", { expected, received });
+}
+
+/** One stream of `a`'s bytes, then `b`'s. */
+function concatStreams(
+  a: ReadableStream<Uint8Array>,
+  b: ReadableStream<Uint8Array> | null,
+): ReadableStream<Uint8Array> {
+  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+  void (async () => {
+    try {
+      await a.pipeTo(writable, { preventClose: true });
+      if (b) await b.pipeTo(writable, { preventClose: true });
+      await writable.close();
+    } catch (e) {
+      await writable.abort(e).catch(() => undefined);
+    }
+  })();
+  return readable;
 }
 
 function unhex(s: string): Uint8Array {
