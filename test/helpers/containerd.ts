@@ -59,18 +59,22 @@ export async function startContainerd(): Promise<Containerd> {
     const top = chainId(config.rootfs.diff_ids);
     // A view of a committed native snapshot is a read-only bind of the snapshot's own directory;
     // `mounts` names that directory without mounting anything.
-    const key = `e2e-view-${process.pid}-${views++}`;
-    await snapshot(["view", key, top]);
-    try {
-      const { stdout: mount } = await snapshot(["mounts", "/unused", key]);
-      const source = /-t bind (\S+) /.exec(mount)?.[1];
-      if (!source) throw new Error(`unexpected mount for snapshot ${top}: ${mount}`);
-      return source;
-    } finally {
-      // containerd's own garbage collector may remove the (lease-less) view first, after a pull.
-      await snapshot(["rm", key]).catch((e: unknown) => {
-        if (!/not found|does not exist/i.test(String(e))) throw e;
-      });
+    // containerd's own garbage collector, set off by a pull, may remove the (lease-less) view
+    // between our steps; the snapshot it views stays, so asking again with a new view works.
+    for (let attempt = 1; ; attempt++) {
+      const key = `e2e-view-${process.pid}-${views++}`;
+      try {
+        await snapshot(["view", key, top]);
+        const { stdout: mount } = await snapshot(["mounts", "/unused", key]);
+        const source = /-t bind (\S+) /.exec(mount)?.[1];
+        if (!source) throw new Error(`unexpected mount for snapshot ${top}: ${mount}`);
+        await snapshot(["rm", key]).catch((e: unknown) => {
+          if (!isNotFound(e)) throw e;
+        });
+        return source;
+      } catch (e) {
+        if (attempt === 3 || !isNotFound(e)) throw e;
+      }
     }
   };
 
@@ -107,6 +111,10 @@ export async function startContainerd(): Promise<Containerd> {
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+function isNotFound(e: unknown): boolean {
+  return /not found|does not exist/i.test(String(e));
 }
 
 /** The image's manifest for `platform`: the index entry that matches, or the manifest itself. */
