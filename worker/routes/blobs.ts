@@ -38,10 +38,13 @@ blobs.on(["GET", "HEAD"], "/:name{.+}/blobs/:digest", async (c) => {
   if (c.req.method === "HEAD") return new Response(null, { status: 200, headers });
   const body = await store.blobs.open(info);
   if (cacheable && info.size <= store.edgeCache.maxBytes) {
-    // Serve the client and fill the edge cache from one R2 read.
-    const [toClient, toCache] = body.tee();
-    c.executionCtx.waitUntil(store.edgeCache.put(blobCacheKey(c.req.url, name, digest), info, toCache));
-    return new Response(toClient, { status: 200, headers });
+    const key = blobCacheKey(c.req.url, name, digest);
+    // Filled from a second read after the response, so the client never waits on the cache write.
+    c.executionCtx.waitUntil(
+      store.edgeCache.admit(key).then(async (admitted) => {
+        if (admitted) await store.edgeCache.put(key, info, await store.blobs.open(info));
+      }),
+    );
   }
   return new Response(body, { status: 200, headers });
 });

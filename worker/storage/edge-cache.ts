@@ -25,6 +25,11 @@ export function blobCacheKey(requestUrl: string, name: string, digest: string): 
   return new Request(new URL(`/v2/${name}/blobs/${digest}`, requestUrl).toString(), { method: "GET" });
 }
 
+/** The marker's key: a URL no route serves, beside the blob's. */
+function markerOf(key: Request): Request {
+  return new Request(`${key.url}/.seen`, { method: "GET" });
+}
+
 export class EdgeCache {
   readonly maxBytes: number;
   constructor(maxBytes: number) {
@@ -46,7 +51,20 @@ export class EdgeCache {
     }
   }
 
+  /**
+   * Whether a blob that missed the cache should be stored now. Blobs are cached on their second
+   * request at a location, not the first: a blob pulled once (a push's check, a one-off copy)
+   * never pays for a multi-GB cache write, while a fleet pulling the same partition fills the
+   * cache at its second device. The first request leaves a small marker in the cache.
+   */
+  async admit(key: Request): Promise<boolean> {
+    const marker = markerOf(key);
+    if (await caches.default.match(marker)) return true;
+    await caches.default.put(marker, new Response("seen", { headers: { "Cache-Control": "max-age=86400" } }));
+    return false;
+  }
+
   async delete(key: Request): Promise<void> {
-    await caches.default.delete(key);
+    await Promise.all([caches.default.delete(key), caches.default.delete(markerOf(key))]);
   }
 }
