@@ -12,8 +12,7 @@ import { mayMountFromAnywhere, mayPull } from "../auth/middleware.ts";
 import type { AppEnv } from "../env.ts";
 import { absolute, contentLength, hasBody, repoName, uploadRange } from "../http.ts";
 import { R2_SINGLE_PUT_MAX, type BlobInfo } from "../storage/blobs.ts";
-import { blobCacheKey } from "../storage/edge-cache.ts";
-import type { CacheWarmer, UploadSession } from "../storage/uploads.ts";
+import type { UploadSession } from "../storage/uploads.ts";
 
 export const uploads = new Hono<AppEnv>();
 
@@ -117,7 +116,7 @@ uploads.put("/:name{.+}/blobs/uploads/:uuid", async (c) => {
         throw e;
       }
     }
-    info = await store.uploads.complete(s, digest, cacheWarmer(c, name, digest));
+    info = await store.uploads.complete(s, digest);
   }
   return created(c, name, await linkBlob(c, name, info));
 });
@@ -160,21 +159,11 @@ async function storeWhole(
   const session = existing ?? (await store.uploads.create(name));
   try {
     const appended = await store.uploads.append(session, body, length);
-    return await store.uploads.complete(appended, digest, cacheWarmer(c, name, digest));
+    return await store.uploads.complete(appended, digest);
   } catch (e) {
     await store.uploads.cancel(session).catch(() => undefined);
     throw e;
   }
-}
-
-function cacheWarmer(c: Context<AppEnv>, name: string, digest: Digest): CacheWarmer {
-  const cache = c.var.store.edgeCache;
-  const key = blobCacheKey(c.req.url, name, digest);
-  return {
-    maxBytes: cache.maxBytes,
-    put: (size, body) => cache.put(key, { digest, size, compression: "none", location: "" }, body),
-    discard: () => cache.delete(key),
-  };
 }
 
 async function linkBlob(c: Context<AppEnv>, name: string, info: BlobInfo): Promise<BlobInfo> {

@@ -4,7 +4,7 @@
  * one HEAD of the link and one ranged GET of the bytes.
  */
 import type { Digest } from "../../core/oci/digest.ts";
-import { hexOf } from "../../core/oci/digest.ts";
+import { hexOf, toHex } from "../../core/oci/digest.ts";
 import { RegistryError } from "../../core/oci/errors.ts";
 import { sniffCompression, type Compression } from "../../core/oci/media-types.ts";
 import { keys } from "./keys.ts";
@@ -156,27 +156,67 @@ export async function putHashed(
 ): Promise<{ digest: Digest; compression: Compression; head: Uint8Array }> {
   const { head, stream } = await peek(body, 8);
   const compression = sniffCompression(head);
-  const [toStore, toHash] = stream.tee();
-  const stored = bucket
-    .put(key, toStore.pipeThrough(new FixedLengthStream(length)), {
+  // Hashed in line rather than through tee(): a tee lets the request run ahead of a slower R2
+  // write and buffers the difference, which for a multi-GB blob would exhaust the isolate. In
+  // line, the body is read no faster than R2 takes it.
+  const hasher = new crypto.DigestStream("SHA-256");
+  const writer = hasher.getWriter();
+  let size = 0;
+  let readError: unknown;
+  const hashing = new TransformStream<Uint8Array, Uint8Array>({
+    async transform(chunk, ctl) {
+      size += chunk.byteLength;
+      ctl.enqueue(chunk);
+      await writer.write(chunk);
+    },
+    async flush() {
+      await writer.close();
+    },
+  });
+  const guarded = guardReads(stream, (e) => (readError = e));
+  let putError: unknown;
+  try {
+    await bucket.put(key, guarded.pipeThrough(hashing).pipeThrough(new FixedLengthStream(length)), {
       ...(opts.sha256 ? { sha256: opts.sha256 } : {}),
       customMetadata: opts.metadata?.(compression) ?? {},
       httpMetadata: { contentType: "application/octet-stream" },
-    })
-    .then(
-      () => null,
-      (e: unknown) => e,
-    );
-  const hashed = hashExactly(toHash, length).then(
-    (digest) => ({ digest, error: null }),
-    (error: unknown) => ({ digest: null, error }),
-  );
-  const [{ digest, error }, putError] = await Promise.all([hashed, stored]);
-  // The hash says what the client got wrong (a short body, a wrong length); R2 refusing a body
-  // that does not match `sha256` is that same mismatch, which the caller reports.
-  if (error) throw error;
+    });
+  } catch (e) {
+    putError = e;
+  }
+  if (readError !== undefined) {
+    throw new RegistryError("BLOB_UPLOAD_INVALID", "request body ended before it was complete", {
+      reason: String(readError),
+    });
+  }
+  if (size !== length) {
+    throw new RegistryError("SIZE_INVALID", "body length does not match Content-Length", {
+      expected: length,
+      received: size,
+    });
+  }
+  const digest: Digest = `sha256:${toHex(await hasher.digest)}`;
+  // R2 refusing a body that does not match `sha256` is a digest mismatch, which the caller reports.
   if (putError && !(opts.sha256 && digest !== `sha256:${opts.sha256}`)) throw putError;
-  return { digest: digest!, compression, head };
+  return { digest, compression, head };
+}
+
+/** The stream, with a read failure (a client hanging up) recorded before it propagates. */
+function guardReads(stream: ReadableStream<Uint8Array>, onError: (e: unknown) => void): ReadableStream<Uint8Array> {
+  const reader = stream.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(ctl) {
+      try {
+        const r = await reader.read();
+        if (r.done) ctl.close();
+        else ctl.enqueue(r.value);
+      } catch (e) {
+        onError(e);
+        ctl.error(e);
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
 }
 
 /** Hashes a body natively and checks that it has exactly `length` bytes. */

@@ -41,14 +41,12 @@ export interface UploadSession {
   digest?: Digest;
 }
 
-/** Where a completing upload may put the bytes it reads anyway (the edge cache). */
-export interface CacheWarmer {
-  maxBytes: number;
-  put(size: number, body: ReadableStream<Uint8Array>): Promise<void>;
-  discard(): Promise<void>;
-}
-
-const MAX_INFLIGHT_PARTS = 3;
+/**
+ * Part writes that may overlap reading the body. Each holds a part-sized buffer, and an isolate's
+ * 128 MB is shared by concurrent requests: one in flight plus one filling keeps a chunked PATCH
+ * at 20 MiB while R2 writes still overlap the reading.
+ */
+const MAX_INFLIGHT_PARTS = 1;
 export const DEFAULT_PART_SIZE = 10 * 1024 * 1024;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -210,10 +208,10 @@ export class UploadStore {
    * (under one part) are hashed in memory and stored as one object; long ones complete their
    * multipart object and stream it once through the native hash.
    */
-  async complete(session: UploadSession, digest: Digest, warm?: CacheWarmer): Promise<BlobInfo> {
+  async complete(session: UploadSession, digest: Digest): Promise<BlobInfo> {
     let info: BlobInfo;
     try {
-      info = await this.assemble(session, digest, warm);
+      info = await this.assemble(session, digest);
     } catch (e) {
       // A digest mismatch ends the session too: the spec leaves no way to retry a PUT.
       await this.forget(session, true);
@@ -223,7 +221,7 @@ export class UploadStore {
     return info;
   }
 
-  private async assemble(session: UploadSession, digest: Digest, warm?: CacheWarmer): Promise<BlobInfo> {
+  private async assemble(session: UploadSession, digest: Digest): Promise<BlobInfo> {
     const dataKey = keys.data(session.uuid);
     const compression = sniffCompression(session.head ? unhex(session.head) : new Uint8Array(0));
     if (session.whole) {
@@ -246,19 +244,8 @@ export class UploadStore {
     await mpu.complete(parts);
     const obj = await this.bucket.get(dataKey);
     if (!obj) throw new Error(`multipart object ${dataKey} vanished after completion`);
-    // The bytes must be read once to verify them; the same read fills the edge cache, so the
-    // first pull is served from there rather than by assembling parts again.
-    let toHash = obj.body;
-    let warming: Promise<void> | undefined;
-    if (warm && obj.size <= warm.maxBytes) {
-      const [a, b] = obj.body.tee();
-      toHash = a;
-      warming = warm.put(obj.size, b);
-    }
-    const hashed = await digestOf(toHash);
-    await warming;
+    const hashed = await digestOf(obj.body);
     if (hashed.digest !== digest) {
-      if (warming) await warm?.discard();
       await this.bucket.delete(dataKey);
       throw new RegistryError("DIGEST_INVALID", undefined, { expected: digest, computed: hashed.digest });
     }
