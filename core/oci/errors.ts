@@ -55,10 +55,6 @@ export class RegistryError extends Error {
   }
 }
 
-export function isRegistryError(e: unknown): e is RegistryError {
-  return e instanceof RegistryError;
-}
-
 /** Parses an OCI error body; returns undefined for anything else. Used by the CLI's client. */
 export function parseErrorBody(text: string): { code: string; message: string; detail?: unknown }[] | undefined {
   try {

@@ -8,7 +8,7 @@ import { hexOf, toHex } from "../../core/oci/digest.ts";
 import { RegistryError } from "../../core/oci/errors.ts";
 import { sniffCompression, type Compression } from "../../core/oci/media-types.ts";
 import { keys } from "./keys.ts";
-import { digestOf, peek } from "./streams.ts";
+import { bodyEndedEarly, digestOf, peek } from "./streams.ts";
 
 export interface BlobInfo {
   digest: Digest;
@@ -184,11 +184,7 @@ export async function putHashed(
   } catch (e) {
     putError = e;
   }
-  if (readError !== undefined) {
-    throw new RegistryError("BLOB_UPLOAD_INVALID", "request body ended before it was complete", {
-      reason: String(readError),
-    });
-  }
+  if (readError !== undefined) throw bodyEndedEarly(readError);
   if (size !== length) {
     throw new RegistryError("SIZE_INVALID", "body length does not match Content-Length", {
       expected: length,
@@ -219,13 +215,13 @@ function guardReads(stream: ReadableStream<Uint8Array>, onError: (e: unknown) =>
   });
 }
 
-/** Hashes a body natively and checks that it has exactly `length` bytes. */
-async function hashExactly(body: ReadableStream<Uint8Array>, length: number): Promise<Digest> {
+/** Hashes a body natively and checks it against the digest and length the client declared. */
+async function verify(digest: Digest, body: ReadableStream<Uint8Array>, length: number): Promise<void> {
   let hashed: { digest: Digest; size: number };
   try {
     hashed = await digestOf(body);
   } catch (e) {
-    throw new RegistryError("BLOB_UPLOAD_INVALID", "request body ended before it was complete", { reason: String(e) });
+    throw bodyEndedEarly(e);
   }
   if (hashed.size !== length) {
     throw new RegistryError("SIZE_INVALID", "body length does not match Content-Length", {
@@ -233,11 +229,7 @@ async function hashExactly(body: ReadableStream<Uint8Array>, length: number): Pr
       received: hashed.size,
     });
   }
-  return hashed.digest;
-}
-
-/** Hashes a body natively and checks it against the digest and length the client declared. */
-async function verify(digest: Digest, body: ReadableStream<Uint8Array>, length: number): Promise<void> {
-  const computed = await hashExactly(body, length);
-  if (computed !== digest) throw new RegistryError("DIGEST_INVALID", undefined, { expected: digest, computed });
+  if (hashed.digest !== digest) {
+    throw new RegistryError("DIGEST_INVALID", undefined, { expected: digest, computed: hashed.digest });
+  }
 }

@@ -3,10 +3,9 @@
  * type as the object's Content-Type; a tag is a small object naming a digest.
  */
 import type { Digest } from "../../core/oci/digest.ts";
-import { RegistryError } from "../../core/oci/errors.ts";
 import type { Descriptor } from "../../core/oci/manifest.ts";
 import type { Reference } from "../../core/oci/reference.ts";
-import { digestFromKey, keys } from "./keys.ts";
+import { keys } from "./keys.ts";
 
 export interface StoredManifest {
   digest: Digest;
@@ -117,11 +116,6 @@ export class ManifestStore {
     return out.sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
   }
 
-  /** Every manifest digest stored in a repository. */
-  async *allDigests(repo: string): AsyncGenerator<Digest> {
-    for await (const o of this.listAll(keys.manifestsPrefix(repo), false)) yield digestFromKey(o.key);
-  }
-
   private async *listAll(prefix: string, withMeta: boolean): AsyncGenerator<R2Object> {
     let cursor: string | undefined;
     do {
@@ -160,8 +154,4 @@ export async function listNames(
   }
   if (n === 0) return { tags: [], more: names.length > 0 };
   return { tags: names.slice(0, n), more: names.length > n };
-}
-
-export function manifestUnknown(ref: string): RegistryError {
-  return new RegistryError("MANIFEST_UNKNOWN", undefined, { reference: ref });
 }

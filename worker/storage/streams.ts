@@ -97,8 +97,13 @@ export async function readOrInvalid<T>(reader: ReadableStreamDefaultReader<T>): 
   try {
     return await reader.read();
   } catch (e) {
-    throw new RegistryError("BLOB_UPLOAD_INVALID", "request body ended before it was complete", {
-      reason: String(e),
-    });
+    throw bodyEndedEarly(e);
   }
+}
+
+/** The error for a request body that failed while it was read. */
+export function bodyEndedEarly(reason: unknown): RegistryError {
+  return new RegistryError("BLOB_UPLOAD_INVALID", "request body ended before it was complete", {
+    reason: String(reason),
+  });
 }
