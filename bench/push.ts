@@ -8,12 +8,16 @@
  *
  *   node bench/push.ts [--mib 500] [--allotments 16] [--json]
  */
-import { createWriteStream } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { randomFillSync } from "node:crypto";
 import { parseArgs } from "node:util";
-import { cliSandbox, type BuildPushOutput, type CliSandbox, type PushReport } from "../test/e2e/builder-cli.ts";
+import {
+  cliSandbox,
+  randomFile,
+  type BuildPushOutput,
+  type CliSandbox,
+  type PushReport,
+} from "../test/e2e/builder-cli.ts";
 import { startPeerRegistry } from "../test/helpers/peer.ts";
 import { startRegistry } from "../test/helpers/wrangler-dev.ts";
 
@@ -41,16 +45,6 @@ interface Result {
   name: string;
   buildAndPush: Step;
   pushUnchanged: Step;
-}
-
-async function randomFile(file: string, bytes: number): Promise<void> {
-  const out = createWriteStream(file);
-  for (let left = bytes; left > 0;) {
-    const n = Math.min(left, 1 << 20);
-    left -= n;
-    if (!out.write(randomFillSync(Buffer.allocUnsafe(n)))) await new Promise<void>((r) => out.once("drain", () => r()));
-  }
-  await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
 }
 
 /** A 2dfs.json of `allotments` files in a grid four columns wide. */

@@ -5,7 +5,8 @@
  * environment of whoever runs the suite.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHash, randomFillSync } from "node:crypto";
+import { createWriteStream } from "node:fs";
 import { cp, mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
@@ -185,4 +186,15 @@ export async function imageBlobDigests(layout: string, indexDigest: string): Pro
     for (const l of manifest.layers) out.add(l.digest);
   }
   return [...out].sort();
+}
+
+/** Writes `bytes` random bytes to `file`, 1 MiB at a time. */
+export async function randomFile(file: string, bytes: number): Promise<void> {
+  const out = createWriteStream(file);
+  for (let left = bytes; left > 0;) {
+    const n = Math.min(left, 1 << 20);
+    left -= n;
+    if (!out.write(randomFillSync(Buffer.allocUnsafe(n)))) await new Promise<void>((r) => out.once("drain", () => r()));
+  }
+  await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
 }

@@ -10,10 +10,8 @@
  * the CLI's chunks follow it, so the kill lands after one chunk of seven. Distribution gets the
  * CLI's default 95 MB chunks.
  */
-import { createWriteStream } from "node:fs";
 import { mkdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { randomFillSync } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MediaType } from "../../core/oci/media-types.ts";
 import { startPeerRegistry, type PeerRegistry } from "../helpers/peer.ts";
@@ -27,22 +25,12 @@ import {
   type BuildResult,
   type CliSandbox,
   type PushReport,
+  randomFile,
 } from "./builder-cli.ts";
 
 const WEIGHTS_BYTES = 210_000_000;
 const WORKER_CHUNK = 32_000_000;
 const DEFAULT_CHUNK = 95_000_000;
-
-/** Writes `bytes` random bytes to `file`, 1 MiB at a time. */
-async function randomFile(file: string, bytes: number): Promise<void> {
-  const out = createWriteStream(file);
-  for (let left = bytes; left > 0;) {
-    const n = Math.min(left, 1 << 20);
-    left -= n;
-    if (!out.write(randomFillSync(Buffer.allocUnsafe(n)))) await new Promise<void>((r) => out.once("drain", () => r()));
-  }
-  await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
-}
 
 describe("an interrupted push of a 210 MB allotment resumes", () => {
   let registry: Registry;
