@@ -10,7 +10,7 @@ import { createWriteStream } from "node:fs";
 import { cp, mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { delimiter, dirname, join } from "node:path";
 import type { BuildResult } from "../../builder-cli/src/build/build.ts";
 import type { PushReport } from "../../builder-cli/src/registry/image.ts";
 import type { UploadSession } from "../../builder-cli/src/registry/upload-state.ts";
@@ -56,7 +56,15 @@ export interface CliSandbox {
   cleanup(): Promise<void>;
 }
 
-export async function cliSandbox(): Promise<CliSandbox> {
+export interface SandboxOptions {
+  /**
+   * An installed `2dfs-push` to run as a program (its `#!/usr/bin/env node` finds the Node this
+   * suite runs on, put first on PATH); by default the CLI runs from its sources.
+   */
+  bin?: string;
+}
+
+export async function cliSandbox(opts: SandboxOptions = {}): Promise<CliSandbox> {
   const dir = await mkdtemp(join(tmpdir(), "2dfs-e2e-builder-"));
   const home = join(dir, "home");
   await mkdir(home);
@@ -69,13 +77,14 @@ export async function cliSandbox(): Promise<CliSandbox> {
     XDG_DATA_HOME: join(dir, "data"),
     XDG_STATE_HOME: join(dir, "state"),
     NO_COLOR: "1",
+    PATH: [dirname(process.execPath), base.PATH].filter(Boolean).join(delimiter),
   };
   const uploadStateDir = join(dir, "state", "2dfs-push", "uploads");
 
-  const start = (args: readonly string[], opts: CliOptions = {}): ChildProcessWithoutNullStreams =>
-    spawn(process.execPath, [CLI, ...args], {
-      cwd: opts.cwd ?? dir,
-      env: { ...env, ...opts.env },
+  const start = (args: readonly string[], o: CliOptions = {}): ChildProcessWithoutNullStreams =>
+    spawn(opts.bin ?? process.execPath, opts.bin ? args : [CLI, ...args], {
+      cwd: o.cwd ?? dir,
+      env: { ...env, ...o.env },
       stdio: ["pipe", "pipe", "pipe"],
     });
 

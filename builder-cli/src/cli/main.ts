@@ -1,0 +1,107 @@
+/**
+ * The command line: argument parsing only; every command's work lives in ./commands, and only the
+ * module of the command that runs is loaded, so `--version` and `--help` start fast.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import pkg from "../../package.json" with { type: "json" };
+import { EXIT_OK, EXIT_USAGE, runCommand } from "./run.ts";
+
+const commands = {
+  build: () => import("./commands/build.ts"),
+  push: () => import("./commands/push.ts"),
+  export: () => import("./commands/export.ts"),
+  copy: () => import("./commands/copy.ts"),
+  inspect: () => import("./commands/inspect.ts"),
+};
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+const integer = (value: string): number => {
+  if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError("not an integer");
+  return Number(value);
+};
+
+const program = new Command("2dfs-push")
+  .description("Build 2DFS images from a 2dfs.json and push only what the registry lacks")
+  .version(pkg.version)
+  .exitOverride()
+  .showHelpAfterError("(run with --help for usage)");
+
+/** Options of every command that talks to a registry. */
+function registryOptions(cmd: Command): Command {
+  return cmd
+    .option("--plain-http", "use http even for registries other than localhost and 127.0.0.1")
+    .option("--username <name>", "registry user name")
+    .option("--password-stdin", "read the registry password from stdin");
+}
+
+registryOptions(
+  program
+    .command("build")
+    .description("build a 2DFS image from 2dfs.json on top of BASE and store it as TARGET")
+    .argument("<BASE>", "scratch, oci:DIR[:tag], or an image in a registry")
+    .argument("<TARGET>", "name of the image to create, e.g. localhost:5000/models/llm:v1")
+    .option("-f, --file <path>", "the 2dfs.json to build", "2dfs.json")
+    .option("--push", "push TARGET after building it")
+    .option("--platform <os/arch[/variant]>", "keep only this platform of BASE (repeatable)", collect, [])
+    .addOption(
+      new Option("--compression <kind>", "allotment compression")
+        .choices(["auto", "gzip", "zstd", "none"])
+        .default("auto"),
+    )
+    .option("--level <n>", "compression level (gzip 0-9, zstd 1-22)", integer)
+    .option("--store <dir>", "local image store (default $XDG_DATA_HOME/2dfs-push/images)")
+    .option("--json", "print the result as JSON"),
+).action((base: string, target: string, flags) =>
+  runCommand(async () => (await commands.build()).buildCommand(base, target, flags)),
+);
+
+registryOptions(
+  program
+    .command("push")
+    .description("push a built image, skipping blobs the registry already has")
+    .argument("<TARGET>", "an image built with `build`")
+    .option("--store <dir>", "local image store")
+    .option("--json", "print the result as JSON"),
+).action((target: string, flags) => runCommand(async () => (await commands.push()).pushCommand(target, flags)));
+
+registryOptions(
+  program
+    .command("export")
+    .description("write a partition as an ordinary OCI image (a layout directory, or an archive if DEST ends in .tar)")
+    .argument("<REF--x1.y1.x2.y2[--...]>", "image (local, oci:DIR[:tag] or remote) and the partition to take")
+    .argument("<DEST>", "OCI layout directory or .tar file")
+    .option("--platform <os/arch[/variant]>", "export only this platform (repeatable)", collect, [])
+    .option("--store <dir>", "local image store")
+    .option("--json", "print the result as JSON"),
+).action((ref: string, dest: string, flags) =>
+  runCommand(async () => (await commands.export()).exportCommand(ref, dest, flags)),
+);
+
+registryOptions(
+  program
+    .command("copy")
+    .description("copy a 2DFS image between registries, allotments included")
+    .argument("<SRC>", "source image")
+    .argument("<DST>", "destination image")
+    .option("--json", "print the result as JSON"),
+).action((src: string, dst: string, flags) =>
+  runCommand(async () => (await commands.copy()).copyCommand(src, dst, flags)),
+);
+
+registryOptions(
+  program
+    .command("inspect")
+    .description("show the field as a grid and what each semantic tag would pull")
+    .argument("<REF>", "image: local, oci:DIR[:tag], or in a registry")
+    .option("--store <dir>", "local image store")
+    .option("--json", "print the result as JSON"),
+).action((ref: string, flags) => runCommand(async () => (await commands.inspect()).inspectCommand(ref, flags)));
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (!(e instanceof CommanderError)) throw e;
+  // Help and version are successes; every other parse error is a usage error.
+  const ok = e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help";
+  process.exitCode = ok ? EXIT_OK : EXIT_USAGE;
+}
