@@ -12,6 +12,7 @@ import { Readable } from "node:stream";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { MediaType } from "../../core/oci/media-types.ts";
 import { AuthError } from "../../builder-cli/src/registry/auth.ts";
+import { BlobLocations } from "../../builder-cli/src/registry/blob-locations.ts";
 import { RegistryClient, type PushEvent, type RegistryClientOptions } from "../../builder-cli/src/registry/client.ts";
 import type { BlobSource, ImageToPush, ManifestToPush } from "../../builder-cli/src/registry/image.ts";
 import { SourceError } from "../../builder-cli/src/registry/retry.ts";
@@ -98,6 +99,8 @@ async function fileDigest(path: string): Promise<string> {
   return `sha256:${h.digest("hex")}`;
 }
 
+/** The `from` of a cross-repository mount request. */
+const mountQuery = (url: string): string | null => new URL(url, "http://registry").searchParams.get("from");
 const uploads = (seen: readonly SeenRequest[]): SeenRequest[] => seen.filter((r) => r.url.includes("/blobs/uploads/"));
 const patches = (seen: readonly SeenRequest[]): SeenRequest[] =>
   seen.filter((r) => r.method === "PATCH" && typeof r.outcome === "number" && r.outcome < 300);
@@ -194,6 +197,55 @@ describe("pushing to the distribution registry", () => {
     expect(report).toMatchObject({ blobsMounted: 3, blobsUploaded: 0, bytesUploaded: 0 });
     expect(uploads(proxy.seen).map((r) => r.method)).toEqual(["POST", "POST", "POST"]);
     expect((await inspect(`docker://${peer.host}/tdfs/derived:v2`)).Layers).toHaveLength(2);
+  });
+
+  it("mounts from the repositories the location index names, and remembers where blobs are", async () => {
+    const dir = join(work, "locations");
+    const locations = await BlobLocations.open(dir, proxy.host);
+    // Pushing to a repository that has everything records it as holding every blob.
+    await client({ locations }).pushImage("tdfs/small", await toPush(small, "v1"));
+    const digests = (await toPush(small)).blobs.map((b) => b.digest);
+    for (const d of digests) expect(locations.repositoriesOf(d)).toEqual(["tdfs/small"]);
+
+    proxy.seen.length = 0;
+    const report = await client({ locations: await BlobLocations.open(dir, proxy.host) }).pushImage(
+      "tdfs/indexed",
+      await toPush(small, "v3"),
+    );
+    expect(report).toMatchObject({ blobsMounted: 3, blobsUploaded: 0, bytesUploaded: 0 });
+    expect(uploads(proxy.seen).map((r) => [r.method, mountQuery(r.url), r.outcome])).toEqual(
+      digests.map(() => ["POST", "tdfs/small", 201]),
+    );
+    expect(patches(proxy.seen)).toEqual([]);
+    // Saved for the next run, newest first.
+    const reloaded = await BlobLocations.open(dir, proxy.host);
+    for (const d of digests) expect(reloaded.repositoriesOf(d)).toEqual(["tdfs/indexed", "tdfs/small"]);
+  });
+
+  it("uploads when the repositories the index names lack a blob, and forgets them", async () => {
+    const img = await ociImage().randomLayers(1, 200_000).index(false).tag("v1").write(join(work, "stale"));
+    const image = await toPush(img, "v1");
+    const locations = await BlobLocations.open(join(work, "stale-locations"), proxy.host);
+    for (const b of image.blobs) {
+      locations.record(b.digest, "tdfs/gone");
+      locations.record(b.digest, "tdfs/nowhere");
+    }
+    proxy.seen.length = 0;
+    const report = await client({ locations }).pushImage("tdfs/fresh", image);
+    expect(report).toMatchObject({ blobsTotal: 2, blobsMounted: 0, blobsUploaded: 2 });
+    for (const b of image.blobs) {
+      const tried = uploads(proxy.seen).filter(
+        (r) => r.method === "POST" && new URL(r.url, "http://registry").searchParams.get("mount") === b.digest,
+      );
+      // Newest first; the first refused session is cancelled, the last one carries the upload.
+      expect(tried.map((r) => [mountQuery(r.url), r.outcome])).toEqual([
+        ["tdfs/nowhere", 202],
+        ["tdfs/gone", 202],
+      ]);
+      expect(locations.repositoriesOf(b.digest)).toEqual(["tdfs/fresh"]);
+    }
+    expect(uploads(proxy.seen).filter((r) => r.method === "DELETE")).toHaveLength(2);
+    expect((await inspect(`docker://${peer.host}/tdfs/fresh:v1`)).Layers).toHaveLength(1);
   });
 
   it("pushes by digest alone when there is no tag", async () => {

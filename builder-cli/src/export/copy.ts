@@ -8,12 +8,14 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { PushReport } from "../registry/image.ts";
+import { BlobLocations } from "../registry/blob-locations.ts";
 import { RegistryClient, type PushEvent } from "../registry/client.ts";
 import type { ImageRef } from "../registry/ref.ts";
 import type { AuthOptions } from "../registry/auth.ts";
 import { imageBlobs, imageManifests } from "../store/blobs.ts";
 import { loadImage } from "../store/graph.ts";
 import { OciLayout } from "../store/layout.ts";
+import { blobLocationsDir } from "../store/paths.ts";
 import { pushPlanFromLayout } from "../store/push-plan.ts";
 import type { RegistrySource } from "../store/registry-source.ts";
 
@@ -32,6 +34,7 @@ export async function copyImage(
     const client = new RegistryClient({
       registry: dst.registry,
       plainHttp: dst.plainHttp,
+      locations: await BlobLocations.open(blobLocationsDir(), dst.registry),
       ...(auth ? { auth } : {}),
       ...(onEvent ? { onEvent } : {}),
     });

@@ -7,6 +7,7 @@ import pLimit from "p-limit";
 import { isSha256Digest, sha256 } from "../../../core/oci/digest.ts";
 import { MANIFEST_MEDIA_TYPES } from "../../../core/oci/media-types.ts";
 import { Authenticator, repositoryScope, type AuthOptions } from "./auth.ts";
+import type { BlobLocations } from "./blob-locations.ts";
 import type { PushEventHandler } from "./events.ts";
 import { RegistryHttpError, Transport } from "./http.ts";
 import type { BlobSource, ImageToPush, ManifestToPush, PushReport } from "./image.ts";
@@ -34,7 +35,12 @@ export interface RegistryClientOptions {
   retry?: Partial<RetryPolicy>;
   /** Where open chunked uploads are remembered (default under $XDG_STATE_HOME). */
   uploadStateDir?: string;
+  /** Repositories of this registry known to hold each blob: mounted from instead of uploading again. */
+  locations?: BlobLocations;
 }
+
+/** Repositories a missing blob is tried from before it is uploaded. */
+const MOUNT_CANDIDATES = 3;
 
 /** Manifests are small; anything larger is refused rather than held in memory. */
 const MANIFEST_MAX_BYTES = 4 * 1024 * 1024;
@@ -47,11 +53,13 @@ export class RegistryClient {
   readonly #uploader: BlobUploader;
   readonly #concurrency: number;
   readonly #emit: PushEventHandler;
+  readonly #locations: BlobLocations | undefined;
 
   constructor(opts: RegistryClientOptions) {
     this.registry = opts.registry;
     this.#concurrency = Math.max(1, opts.concurrency ?? 4);
     this.#emit = opts.onEvent ?? (() => {});
+    this.#locations = opts.locations;
     const retry = { ...DEFAULT_RETRY, ...opts.retry };
     this.#t = new Transport(registryBaseUrl(opts.registry, opts.plainHttp), new Authenticator(opts.auth), retry);
     this.#uploader = new BlobUploader(
@@ -152,28 +160,45 @@ export class RegistryClient {
   }
 
   /**
-   * Pushes blobs the registry lacks (mounting them from `mountFrom` when it has them), then the
-   * manifests in order: children by digest, the root by its tag (or by digest without one).
+   * Pushes blobs the registry lacks, then the manifests in order: children by digest, the root by
+   * its tag (or by digest without one). A missing blob is first mounted, when it can be, from
+   * `mountFrom` or a repository the location index says holds it; a mount costs no upload.
    */
   async pushImage(repo: string, image: ImageToPush): Promise<PushReport> {
     const started = performance.now();
     const root = image.manifests.at(-1);
     if (!root) throw new Error("an image needs at least one manifest");
     const scopes = [repositoryScope(repo, "pull,push")];
-    if (image.mountFrom && image.mountFrom !== repo) scopes.push(repositoryScope(image.mountFrom, "pull"));
+    const locations = this.#locations;
 
     const blobs = uniqueByDigest(image.blobs);
     const heads = pLimit(HEAD_CONCURRENCY);
     const present = await Promise.all(blobs.map((b) => heads(() => this.#blobExists(repo, b.digest, scopes))));
     const missing = blobs.filter((_, i) => !present[i]);
     for (const b of blobs.filter((_, i) => present[i])) {
+      locations?.record(b.digest, repo);
       this.#emit({ type: "blob-skipped", digest: b.digest, size: b.size });
     }
 
+    const candidates = (digest: string): string[] =>
+      [...new Set([image.mountFrom ?? "", ...(locations?.repositoriesOf(digest) ?? [])])]
+        .filter((r) => r !== "" && r !== repo)
+        .slice(0, MOUNT_CANDIDATES);
     const uploads = pLimit(this.#concurrency);
     const outcomes = await Promise.allSettled(
-      missing.map((b) => uploads(() => this.#uploader.upload(repo, b, scopes, image.mountFrom))),
+      missing.map((b) =>
+        uploads(async () => {
+          const outcome = await this.#uploader.upload(repo, b, scopes, candidates(b.digest), (from) =>
+            locations?.forget(b.digest, from),
+          );
+          locations?.record(b.digest, repo);
+          return outcome;
+        }),
+      ),
     );
+    // What was learnt holds whether or not the push completes; a hint that cannot be saved only
+    // costs a later push its mounts.
+    await locations?.save().catch(() => {});
     const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected");
     if (failed) throw failed.reason;
 
@@ -186,6 +211,7 @@ export class RegistryClient {
       blobsSkipped: blobs.length - missing.length,
       blobsMounted: done.filter((o) => o.kind === "mounted").length,
       blobsUploaded: done.filter((o) => o.kind === "uploaded").length,
+      // A mount moves no bytes: only uploads count.
       bytesUploaded: done.reduce((n, o) => n + (o.kind === "uploaded" ? o.bytesSent : 0), 0),
       seconds: (performance.now() - started) / 1000,
       digest: root.digest,

@@ -9,7 +9,7 @@ import { AuthError, CREDENTIALS_NEEDED, type Authenticator } from "./auth.ts";
 import { isTransientStatus, SourceError, withRetry, type RetryPolicy } from "./retry.ts";
 
 export interface HttpRequest {
-  method: "GET" | "HEAD" | "POST" | "PATCH" | "PUT";
+  method: "GET" | "HEAD" | "POST" | "PATCH" | "PUT" | "DELETE";
   /** A path (`/v2/...`) or an absolute URL, e.g. an upload Location. */
   url: string;
   /** Token scopes the request needs, e.g. `repository:x/y:pull,push`. */

@@ -1,6 +1,7 @@
 /**
  * Getting one blob into a repository, by the cheapest route the registry allows:
- *   1. a cross-repository mount (`POST ?mount=&from=`; 201 means done, 202 opens a session);
+ *   1. a cross-repository mount (`POST ?mount=&from=`; 201 means done, 202 opens a session),
+ *      from each repository that may hold the blob in turn;
  *   2. small blobs monolithically: `POST ?digest=` with the body. Registries that ignore such a
  *      body (distribution 2.8 answers 202 and opens a session) get the body again by
  *      `PUT <Location>?digest=`, and from then on every small blob goes POST, then PUT;
@@ -10,6 +11,7 @@
  *      After every chunk the session is saved; a failed chunk asks the registry how far it got
  *      (GET Location, `Range: 0-<last>`) and goes on from there, in this run or the next.
  */
+import { repositoryScope } from "./auth.ts";
 import type { BlobSource } from "./image.ts";
 import type { PushEventHandler } from "./events.ts";
 import { RegistryHttpError, type Transport } from "./http.ts";
@@ -58,17 +60,39 @@ export class BlobUploader {
     this.#emit = emit;
   }
 
-  async upload(repo: string, blob: BlobSource, scopes: readonly string[], mountFrom?: string): Promise<UploadOutcome> {
+  /**
+   * `mountFrom` lists repositories of this registry that may hold the blob, tried in order. A
+   * refused mount (202) tells `onMountRefused`; its session is cancelled while another candidate
+   * remains, and the last one's carries the upload.
+   */
+  async upload(
+    repo: string,
+    blob: BlobSource,
+    scopes: readonly string[],
+    mountFrom: readonly string[] = [],
+    onMountRefused: (from: string) => void = () => {},
+  ): Promise<UploadOutcome> {
     const onRetry = (e: unknown, failures: number, delayMs: number): void => this.#retrying(blob, e, failures, delayMs);
     const saved = blob.size > this.#opts.monolithicMax ? await this.#resumable(repo, blob, scopes, onRetry) : undefined;
     let session: Session | undefined;
-    if (!saved && mountFrom && mountFrom !== repo) {
-      const mount = await this.#mount(repo, blob.digest, mountFrom, scopes, onRetry);
-      if (mount === "mounted") {
-        this.#emit({ type: "blob-mounted", digest: blob.digest, size: blob.size, from: mountFrom });
-        return { kind: "mounted", from: mountFrom };
+    const candidates = saved ? [] : mountFrom.filter((r) => r !== repo);
+    for (const [i, from] of candidates.entries()) {
+      let mount: "mounted" | Session;
+      try {
+        mount = await this.#mount(repo, blob.digest, from, [...scopes, repositoryScope(from, "pull")], onRetry);
+      } catch {
+        // A candidate is a hint (a repository since deleted, or one these credentials may not
+        // read): if mounting fails, uploading is what would have happened without it.
+        onMountRefused(from);
+        continue;
       }
-      session = mount;
+      if (mount === "mounted") {
+        this.#emit({ type: "blob-mounted", digest: blob.digest, size: blob.size, from });
+        return { kind: "mounted", from };
+      }
+      onMountRefused(from);
+      if (i < candidates.length - 1) await this.#cancel(mount.location, scopes);
+      else session = mount;
     }
     const started = performance.now();
     let sent = 0;
@@ -126,6 +150,16 @@ export class BlobUploader {
     const res = await this.#t.request({ method: "POST", url, scopes, expect: [201, 202] }, onRetry);
     await res.body?.cancel();
     return res.status === 201 ? "mounted" : this.#session(res);
+  }
+
+  /** Cancels an upload session nobody will use; the registry would expire it anyway, so failures are ignored. */
+  async #cancel(location: string, scopes: readonly string[]): Promise<void> {
+    try {
+      const res = await this.#t.send({ method: "DELETE", url: location, scopes, expect: [204, 202, 200, 404] });
+      await res.body?.cancel();
+    } catch {
+      // Best effort: an abandoned session costs the registry nothing lasting.
+    }
   }
 
   async #openSession(repo: string, scopes: readonly string[], onRetry: OnRetry): Promise<Session> {

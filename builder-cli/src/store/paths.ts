@@ -17,6 +17,11 @@ export function cacheDir(): string {
   return path.join(xdg("XDG_CACHE_HOME", ".cache"), APP);
 }
 
+/** Which repositories of each registry hold which blobs (registry/blob-locations.ts), beside the cache it saves uploads of. */
+export function blobLocationsDir(): string {
+  return path.join(cacheDir(), "blob-locations");
+}
+
 export function imagesDir(): string {
   return path.join(xdg("XDG_DATA_HOME", ".local/share"), APP, "images");
 }

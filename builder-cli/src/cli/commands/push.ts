@@ -1,6 +1,7 @@
 /** `push TARGET`: a built image from the local store to its registry. */
 import path from "node:path";
 import { BASE_REF_ANNOTATION } from "../../build/build.ts";
+import { BlobLocations } from "../../registry/blob-locations.ts";
 import { RegistryClient } from "../../registry/client.ts";
 import type { PushReport } from "../../registry/image.ts";
 import { createProgressReporter, formatReport } from "../../registry/progress.ts";
@@ -8,6 +9,7 @@ import { loadImage } from "../../store/graph.ts";
 import { storedRef } from "../../store/images.ts";
 import { OciLayout } from "../../store/layout.ts";
 import { pushPlanFromLayout } from "../../store/push-plan.ts";
+import { blobLocationsDir } from "../../store/paths.ts";
 import { LayoutSource } from "../../store/source.ts";
 import { createOutput } from "../output.ts";
 import { authLookup, type RegistryFlags } from "../registry-flags.ts";
@@ -33,6 +35,7 @@ export async function pushStored(target: string, flags: PushFlags): Promise<Push
   const client = new RegistryClient({
     registry: stored.ref.registry,
     plainHttp: stored.ref.plainHttp,
+    locations: await BlobLocations.open(blobLocationsDir(), stored.ref.registry),
     ...(auth ? { auth } : {}),
     ...(progress ? { onEvent: (e) => progress.onEvent(e) } : {}),
   });
