@@ -61,6 +61,11 @@ export function errorCode(s: Step): string | undefined {
   }
 }
 
+/** POST of a new upload session: 202 with its Location. */
+export async function startUpload(base: string, repo: string): Promise<Step> {
+  return stepOf(await fetch(`${base}/v2/${repo}/blobs/uploads/`, { method: "POST" }), base);
+}
+
 /** A PATCH of the whole blob without Content-Range, as skopeo and containerd stream a layer. */
 export async function patchStreamed(location: string, bytes: Uint8Array): Promise<Step> {
   const res = await fetch(location, {
@@ -181,6 +186,8 @@ export interface PullResult {
   problems: string[];
   /** Each request of the pull: what kind, how long, its status. */
   requests: { kind: "manifest" | "blob"; ms: number; status: number }[];
+  /** The config and layer digests the manifests named, in order, per platform. */
+  blobs: Digest[];
 }
 
 /**
@@ -188,7 +195,7 @@ export interface PullResult {
  * then the config and every layer, each checked against its descriptor's digest and size.
  */
 export async function pullImage(base: string, repo: string, reference: string): Promise<PullResult> {
-  const out: PullResult = { problems: [], requests: [] };
+  const out: PullResult = { problems: [], requests: [], blobs: [] };
   const timed = async <T>(kind: "manifest" | "blob", work: () => Promise<T & { status: number }>): Promise<T> => {
     const start = performance.now();
     const r = await work();
@@ -223,6 +230,7 @@ export async function pullImage(base: string, repo: string, reference: string): 
   }
   for (const m of manifests) {
     const manifest = JSON.parse(m.bytes.toString()) as ImageManifest;
+    out.blobs.push(manifest.config.digest, ...manifest.layers.map((l) => l.digest));
     const reads = await Promise.all(
       [manifest.config, ...manifest.layers].map(async (d) => ({
         d,

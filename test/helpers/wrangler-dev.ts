@@ -2,6 +2,9 @@
  * The registry started the way a user starts it: `wrangler dev` (from node_modules) serving the
  * Worker with local R2 and KV. Each instance gets its own port and, unless told otherwise, its
  * own persistence directory, so tests never see or touch the user's `.wrangler/state`.
+ *
+ * wrangler.toml ships token auth; like `npm start`, the registry here runs open
+ * (`--var AUTH_MODE:none`) unless a test passes its own AUTH_MODE, or asks for a bare start.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, openSync, closeSync, readFileSync } from "node:fs";
@@ -11,8 +14,15 @@ import { join } from "node:path";
 import { freePort, REPO_ROOT, sleep, tail } from "./process.ts";
 
 export interface RegistryOptions {
-  /** Worker vars, passed as `--var KEY:VALUE` (they override wrangler.toml's [vars]). */
+  /**
+   * Worker vars, passed as `--var KEY:VALUE` (they override wrangler.toml's [vars] and .dev.vars),
+   * on top of DEFAULT_VARS.
+   */
   vars?: Record<string, string>;
+  /** No DEFAULT_VARS: `wrangler dev` with wrangler.toml as committed, plus only `vars`. */
+  bare?: boolean;
+  /** Where wrangler runs, and so where it reads wrangler.toml and .dev.vars: the repository by default. */
+  projectDir?: string;
   /** Persist R2/KV here and keep it on stop; by default a temp dir that stop() removes. */
   persistDir?: string;
   /** How long to wait for GET /v2/ to answer. */
@@ -31,12 +41,20 @@ export interface Registry {
   /** The log so far. */
   log(): string;
   stop(): Promise<void>;
+  /**
+   * Kills wrangler and workerd at once with SIGKILL, as a crash or power cut would: nothing gets
+   * to flush or clean up. The persistence dir is kept, so a new instance can start on it.
+   */
+  crash(): Promise<void>;
 }
 
 /** Where wrangler logs go: outside the temp persistence dirs, so they survive a failed run. */
 export const LOG_DIR = join(tmpdir(), "2dfs-e2e-logs");
 
 const WRANGLER_JS = join(REPO_ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
+
+/** What `npm start` passes: the registry open, on purpose. */
+export const DEFAULT_VARS: Readonly<Record<string, string>> = { AUTH_MODE: "none" };
 
 export async function startRegistry(opts: RegistryOptions = {}): Promise<Registry> {
   const port = await freePort();
@@ -57,12 +75,13 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
     "--show-interactive-dev-session=false",
     "--log-level=info",
   ];
-  for (const [k, v] of Object.entries(opts.vars ?? {})) args.push("--var", `${k}:${v}`);
+  const vars = { ...(opts.bare ? {} : DEFAULT_VARS), ...opts.vars };
+  for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
 
   // process.execPath: the Node that runs the tests (24), not whatever `node` is first on PATH.
   // detached: wrangler and its workerd child form their own process group, killed as one.
   const child = spawn(process.execPath, args, {
-    cwd: REPO_ROOT,
+    cwd: opts.projectDir ?? REPO_ROOT,
     detached: true,
     stdio: ["ignore", logFd, logFd],
     env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", FORCE_COLOR: "0" },
@@ -79,16 +98,30 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
     if (ownsPersistDir) await rm(persistDir, { recursive: true, force: true });
   };
 
+  const crash = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    const pid = child.pid;
+    if (pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((r) => child.once("exit", () => r()));
+    signalGroup(pid, "SIGKILL");
+    await exited;
+  };
+
   try {
     await waitUntilServing(url, child, opts.startTimeoutMs ?? 60_000);
   } catch (e) {
     await stop();
     throw new Error(`${(e as Error).message}\nwrangler log (${logPath}):\n${tail(log(), 30)}`);
   }
-  return { url, host: `127.0.0.1:${port}`, port, persistDir, logPath, log, stop };
+  return { url, host: `127.0.0.1:${port}`, port, persistDir, logPath, log, stop, crash };
 }
 
-/** Ready means the Worker itself answers /v2/: 200, or 401 when auth is on. */
+/**
+ * Ready means the Worker itself answers /v2/: 200, 401 when auth is on, or any answer of the
+ * registry's own (it sends Docker-Distribution-API-Version), such as its 503 when auth is on
+ * without its secrets.
+ */
 async function waitUntilServing(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = "no answer";
@@ -99,7 +132,7 @@ async function waitUntilServing(url: string, child: ChildProcess, timeoutMs: num
     try {
       const res = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(2_000) });
       await res.body?.cancel();
-      if (res.status === 200 || res.status === 401) return;
+      if (res.status === 200 || res.status === 401 || res.headers.has("Docker-Distribution-API-Version")) return;
       last = `GET /v2/ answered ${res.status}`;
     } catch (e) {
       last = String((e as Error).cause ?? e);
