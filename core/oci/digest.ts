@@ -1,6 +1,6 @@
 /**
- * Content digests. Only sha256 is stored (the spec's required algorithm); sha512 digests are
- * parsed so that they are refused as unsupported rather than as malformed.
+ * Content digests. Only sha256 is stored (the spec's required algorithm); a well-formed digest of
+ * another algorithm is refused with a reason that says so, rather than as malformed.
  */
 import { RegistryError } from "./errors.ts";
 
@@ -16,12 +16,13 @@ export function isSha256Digest(s: string): s is Digest {
 
 /**
  * Validates a digest from a client. Anything that is not a well-formed sha256 digest is a
- * DIGEST_INVALID (400); a well-formed digest of another algorithm is UNSUPPORTED.
+ * DIGEST_INVALID (400), a digest of another algorithm too: the spec answers a digest the registry
+ * cannot verify on upload with DIGEST_INVALID, and 415 is about request bodies, not digests.
  */
 export function parseDigest(s: string | null | undefined): Digest {
   if (s && isSha256Digest(s)) return s;
   if (s && DIGEST_GRAMMAR.test(s) && !s.startsWith("sha256:")) {
-    throw new RegistryError("UNSUPPORTED", "unsupported digest algorithm", {
+    throw new RegistryError("DIGEST_INVALID", "unsupported digest algorithm", {
       digest: s.slice(0, 200),
       supported: ["sha256"],
     });

@@ -24,6 +24,8 @@ export const ERROR_CODES = {
   TAG_INVALID: { status: 400, message: "manifest tag did not match URI" },
   PAGINATION_NUMBER_INVALID: { status: 400, message: "invalid number of results requested" },
   PAYLOAD_TOO_LARGE: { status: 413, message: "request body too large" },
+  // A manifest push by digest with more `tag` parameters than one request may write (the spec's 414).
+  TOO_MANY_TAGS: { status: 414, message: "too many tags in one request" },
   METHOD_UNKNOWN: { status: 405, message: "method not allowed for this resource" },
   NOT_FOUND: { status: 404, message: "no such endpoint" },
   INTERNAL: { status: 500, message: "internal error" },

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { isSha256Digest, type Digest } from "./digest.ts";
 import { RegistryError } from "./errors.ts";
+import { JsonTextError, parseJsonDocument } from "./json.ts";
 import { isIndexMediaType, isManifestMediaType, MediaType, type ManifestMediaType } from "./media-types.ts";
 
 const digestSchema = z
@@ -59,15 +60,17 @@ export type ParsedManifest =
   | { kind: "index"; mediaType: ManifestMediaType; manifest: ImageIndex };
 
 /**
- * Parses pushed manifest bytes. The media type comes from the body's `mediaType` if present,
- * otherwise from the request's Content-Type; when both are present they must agree.
+ * Parses pushed manifest bytes, as strictly as Go clients will read them (core/oci/json.ts). The
+ * media type comes from the body's `mediaType` if present, otherwise from the request's
+ * Content-Type; when both are present they must agree.
  */
 export function parseManifest(bytes: Uint8Array, contentType: string | null): ParsedManifest {
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes));
+    json = parseJsonDocument(bytes);
   } catch (e) {
-    throw new RegistryError("MANIFEST_INVALID", "manifest is not valid UTF-8 JSON", { reason: String(e) });
+    if (!(e instanceof JsonTextError)) throw e;
+    throw new RegistryError("MANIFEST_INVALID", `manifest ${e.message}`, { reason: e.message });
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     throw new RegistryError("MANIFEST_INVALID", "manifest must be a JSON object");

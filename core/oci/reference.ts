@@ -9,7 +9,9 @@ import { parseDigest, type Digest } from "./digest.ts";
 
 const NAME_COMPONENT = "[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*";
 export const NAME_RE = new RegExp(`^${NAME_COMPONENT}(?:/${NAME_COMPONENT})*$`);
-export const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+/** The tag grammar, as error details state it. */
+export const TAG_RULE = "[A-Za-z0-9_][A-Za-z0-9._-]{0,127}";
+export const TAG_RE = new RegExp(`^${TAG_RULE}$`);
 /** Names longer than this cannot be pulled by docker, so they are refused at push. */
 export const NAME_MAX = 255;
 
@@ -31,17 +33,17 @@ export function isValidTag(tag: string): boolean {
   return TAG_RE.test(tag);
 }
 
+export function validateTag(tag: string): string {
+  if (!isValidTag(tag))
+    throw new RegistryError("TAG_INVALID", "invalid tag", { tag: tag.slice(0, 200), rule: TAG_RULE });
+  return tag;
+}
+
 /** A manifest reference is either a digest or a tag. */
 export type Reference = { kind: "digest"; digest: Digest } | { kind: "tag"; tag: string };
 
 export function parseReference(ref: string): Reference {
-  // A digest of another algorithm is UNSUPPORTED (415), a malformed one DIGEST_INVALID, as for blobs.
+  // A digest of another algorithm or a malformed one is DIGEST_INVALID, as for blobs.
   if (ref.includes(":")) return { kind: "digest", digest: parseDigest(ref) };
-  if (!isValidTag(ref)) {
-    throw new RegistryError("TAG_INVALID", "invalid tag", {
-      tag: ref.slice(0, 200),
-      rule: "[A-Za-z0-9_][A-Za-z0-9._-]{0,127}",
-    });
-  }
-  return { kind: "tag", tag: ref };
+  return { kind: "tag", tag: validateTag(ref) };
 }

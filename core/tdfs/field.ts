@@ -13,6 +13,7 @@
  * `serializeField(parseField(x)) === x` for everything the parser accepts in compact form.
  */
 import { SHA256_HEX_RE } from "../oci/digest.ts";
+import { decodeJsonText } from "../oci/json.ts";
 
 /** One cell with content. `digest` (of the blob) and `diffid` (of the tar) are bare lowercase hex sha256. */
 export interface Allotment {
@@ -46,14 +47,12 @@ export class FieldError extends Error {
   }
 }
 
-// ignoreBOM: a byte-order mark stays in the text and is refused by JSON.parse, as Go refuses it.
-const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-
 /** Parses a field blob, strictly: the reference structure and nothing else, every cell at its own position. */
 export function parseField(input: string | Uint8Array): Field {
   let json: unknown;
   try {
-    json = JSON.parse(typeof input === "string" ? input : utf8.decode(input));
+    // A byte-order mark stays in the text, and JSON.parse refuses it as Go does.
+    json = JSON.parse(typeof input === "string" ? input : decodeJsonText(input));
   } catch (e) {
     throw new FieldError(`field is not valid UTF-8 JSON: ${e instanceof Error ? e.message : String(e)}`);
   }

@@ -1,10 +1,13 @@
 /**
- * Appending to arrays inside JSON text without re-encoding the rest. A partitioned image config
- * must be the original with only `rootfs.diff_ids` and `history` extended: re-encoding through
- * JSON.parse/stringify would lose what it cannot represent (integers beyond 2^53, Go's \u0026
- * escapes, whitespace), so the new entries are spliced into the original text instead.
+ * Editing values inside JSON text without re-encoding the rest. A partitioned image config must
+ * be the original with only `rootfs.diff_ids` and `history` extended, and a partitioned manifest
+ * the original with only its config and layers changed: re-encoding through JSON.parse/stringify
+ * would lose what it cannot represent (integers beyond 2^53, Go's \u0026 escapes, whitespace), and
+ * JSON.stringify overflows the stack on a document nested a few thousand levels deep. So the
+ * edits are spliced into the original text instead.
  *
- * The scanner assumes text that JSON.parse has already accepted; it only finds value spans.
+ * The scanner assumes text that JSON.parse has already accepted; it only finds value spans, and
+ * never recurses into nested values, so any depth is safe.
  */
 
 /** A value's extent in the text: [start, end). */
@@ -36,20 +39,28 @@ export function rootSpan(text: string): Span {
   return { start, end: scanValue(text, start) };
 }
 
+/** Spans of the elements of the array at `span`, in order. */
+export function arrayElements(text: string, span: Span): Span[] {
+  const elements: Span[] = [];
+  let i = skipWhitespace(text, span.start + 1);
+  if (text[i] === "]") return elements;
+  for (;;) {
+    const end = scanValue(text, i);
+    elements.push({ start: i, end });
+    i = skipWhitespace(text, end);
+    if (text[i] === "]") return elements;
+    i = skipWhitespace(text, i + 1); // past ','
+  }
+}
+
 /**
  * Text that, inserted at the returned offset, appends `items` (already JSON-encoded) to the
  * array at `span`: after its last element, so the original elements and spacing stay as they were.
  */
 export function arrayAppendPoint(text: string, span: Span, items: readonly string[]): { at: number; insert: string } {
-  let i = skipWhitespace(text, span.start + 1);
-  if (text[i] === "]") return { at: span.start + 1, insert: items.join(",") };
-  let lastEnd = i;
-  for (;;) {
-    lastEnd = scanValue(text, i);
-    i = skipWhitespace(text, lastEnd);
-    if (text[i] === "]") return { at: lastEnd, insert: items.map((x) => `,${x}`).join("") };
-    i = skipWhitespace(text, i + 1); // past ','
-  }
+  const last = arrayElements(text, span).at(-1);
+  if (!last) return { at: span.start + 1, insert: items.join(",") };
+  return { at: last.end, insert: items.map((x) => `,${x}`).join("") };
 }
 
 /** Applies non-overlapping edits; each replaces [at, at + remove) with `insert`. */

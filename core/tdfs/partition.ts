@@ -10,10 +10,11 @@
  */
 import { sha256, type Digest } from "../oci/digest.ts";
 import { RegistryError } from "../oci/errors.ts";
+import { decodeJsonText, JsonTextError } from "../oci/json.ts";
 import type { Descriptor, ImageManifest } from "../oci/manifest.ts";
 import { MediaType } from "../oci/media-types.ts";
 import type { Allotment, Field } from "./field.ts";
-import { applyEdits, arrayAppendPoint, objectMembers, rootSpan } from "./json-splice.ts";
+import { applyEdits, arrayAppendPoint, arrayElements, objectMembers, rootSpan, type Span } from "./json-splice.ts";
 import { selectAllotments, type Rect } from "./label.ts";
 
 /** What a partition needs to know about an allotment blob, recorded when the image is pushed. */
@@ -77,7 +78,7 @@ export function checkFieldConfig(
   manifest: Pick<ImageManifest, "layers">,
   configBytes: Uint8Array,
 ): Record<string, unknown> {
-  const config = parseJsonObject(configBytes, "image config");
+  const config = readJsonObject(configBytes, "image config").json;
   const diffIds = diffIdsOf(config);
   if (diffIds.length !== manifest.layers.length - 1) {
     throw new RegistryError("MANIFEST_INVALID", "a 2dfs image config needs a diff_id for every layer but the field", {
@@ -98,19 +99,10 @@ export async function partitionManifest(input: ManifestPartitionInput): Promise<
   if (allotments.length === 0 && !input.allowEmpty) return { kind: "nothing-selected" };
 
   checkFieldConfig(manifest, input.configBytes);
-  const layers = allotments.map((a) => allotmentDescriptor(a, input.facts));
+  const layers = allotments.map((a) => JSON.stringify(allotmentDescriptor(a, input.facts)));
   const config = await content(extendConfig(decode(input.configBytes, "image config"), allotments));
-
-  const original = parseJsonObject(input.manifestBytes, "manifest");
-  const originalConfig = original.config as Record<string, unknown>;
-  const originalLayers = original.layers as unknown[];
-  // Spreading keeps key order; replaced keys stay where they were.
-  const rewritten = {
-    ...original,
-    config: { ...originalConfig, digest: config.digest, size: config.size },
-    layers: [...originalLayers.slice(0, -1), ...layers],
-  };
-  return { kind: "partition", manifest: await content(JSON.stringify(rewritten)), config, allotments };
+  const text = readJsonObject(input.manifestBytes, "manifest").text;
+  return { kind: "partition", manifest: await content(rewriteManifest(text, config, layers)), config, allotments };
 }
 
 /**
@@ -121,16 +113,60 @@ export async function partitionIndex(
   indexBytes: Uint8Array,
   rewritten: ReadonlyMap<string, { digest: Digest; size: number }>,
 ): Promise<Content> {
-  const index = parseJsonObject(indexBytes, "index");
-  const manifests = index.manifests as Record<string, unknown>[];
-  const out = {
-    ...index,
-    manifests: manifests.map((entry) => {
-      const child = rewritten.get(entry.digest as string);
-      return child ? { ...entry, digest: child.digest, size: child.size } : entry;
-    }),
-  };
-  return content(JSON.stringify(out));
+  const text = readJsonObject(indexBytes, "index").text;
+  const manifests = memberOf(text, rootSpan(text), "manifests", "[");
+  const edits = arrayElements(text, manifests).flatMap((entry) => {
+    const digest = objectMembers(text, entry).get("digest");
+    const child = digest && rewritten.get(JSON.parse(text.slice(digest.start, digest.end)) as string);
+    return child ? descriptorEdits(text, entry, child) : [];
+  });
+  return content(applyEdits(text, edits));
+}
+
+type Edit = { at: number; remove?: number; insert: string };
+
+/**
+ * The stored manifest with its config descriptor pointing at the partitioned config and its
+ * field layer (the last) replaced by the allotments' descriptors, edited in place in the text:
+ * key order, spacing and every other value stay as they were, at any depth.
+ */
+function rewriteManifest(text: string, config: Content, layers: readonly string[]): string {
+  const root = rootSpan(text);
+  const configEdits = descriptorEdits(text, memberOf(text, root, "config", "{"), config);
+  const elements = arrayElements(text, memberOf(text, root, "layers", "["));
+  const field = elements.at(-1);
+  if (!field) throw new RegistryError("MANIFEST_INVALID", "manifest has no 2dfs field layer to partition");
+  const previous = elements.at(-2);
+  let fieldEdit: Edit;
+  if (layers.length > 0) {
+    fieldEdit = { at: field.start, remove: field.end - field.start, insert: layers.join(",") };
+  } else {
+    // Nothing selected: the field goes, with the comma before it.
+    const from = previous ? previous.end : field.start;
+    fieldEdit = { at: from, remove: field.end - from, insert: "" };
+  }
+  return applyEdits(text, [...configEdits, fieldEdit]);
+}
+
+/** Edits that give the descriptor object at `span` another digest and size. */
+function descriptorEdits(text: string, span: Span, to: { digest: Digest; size: number }): Edit[] {
+  const members = objectMembers(text, span);
+  const digest = members.get("digest");
+  const size = members.get("size");
+  if (!digest || !size) throw new RegistryError("MANIFEST_INVALID", "a descriptor lacks its digest or size");
+  return [
+    { at: digest.start, remove: digest.end - digest.start, insert: JSON.stringify(to.digest) },
+    { at: size.start, remove: size.end - size.start, insert: String(to.size) },
+  ];
+}
+
+/** The span of member `key` of the object at `span`, which must hold an object ("{") or array ("["). */
+function memberOf(text: string, span: Span, key: string, opens: "{" | "["): Span {
+  const member = objectMembers(text, span).get(key);
+  if (!member || text[member.start] !== opens) {
+    throw new RegistryError("MANIFEST_INVALID", `${key} is not ${opens === "{" ? "an object" : "an array"}`);
+  }
+  return member;
 }
 
 function allotmentDescriptor(
@@ -166,7 +202,7 @@ function extendConfig(text: string, allotments: readonly Allotment[]): string {
   if (!rootfs) throw new RegistryError("MANIFEST_INVALID", "image config has no rootfs object");
   const diffIds = objectMembers(text, rootfs).get("diff_ids");
   const ids = allotments.map((a) => JSON.stringify(`sha256:${a.diffid}`));
-  const edits: { at: number; remove?: number; insert: string }[] = [];
+  const edits: Edit[] = [];
   if (!diffIds) {
     // No diff_ids key at all (valid for a config with no base layers): add it at the end of rootfs.
     const close = rootfs.end - 1;
@@ -200,29 +236,28 @@ function diffIdsOf(config: Record<string, unknown>): unknown[] {
   return ids;
 }
 
-function parseJsonObject(bytes: Uint8Array, what: string): Record<string, unknown> {
+/** A JSON object document: its text, for the splicing scanner, and its value. */
+function readJsonObject(bytes: Uint8Array, what: string): { text: string; json: Record<string, unknown> } {
+  const text = decode(bytes, what);
   let json: unknown;
   try {
-    json = JSON.parse(decode(bytes, what));
+    json = JSON.parse(text);
   } catch (e) {
-    if (e instanceof RegistryError) throw e;
     throw new RegistryError("MANIFEST_INVALID", `${what} is not valid JSON`, { reason: String(e) });
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     throw new RegistryError("MANIFEST_INVALID", `${what} is not a JSON object`);
   }
-  return json as Record<string, unknown>;
+  return { text, json: json as Record<string, unknown> };
 }
 
-// ignoreBOM keeps a byte-order mark in the text, where JSON.parse refuses it (as Go does)
-// instead of the decoder dropping it silently and the spliced config losing those bytes.
-const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-
+/** Bytes as text, a byte-order mark kept: JSON.parse then refuses it as Go does, and splices keep every byte. */
 function decode(bytes: Uint8Array, what: string): string {
   try {
-    return utf8.decode(bytes);
-  } catch {
-    throw new RegistryError("MANIFEST_INVALID", `${what} is not valid UTF-8`);
+    return decodeJsonText(bytes);
+  } catch (e) {
+    if (e instanceof JsonTextError) throw new RegistryError("MANIFEST_INVALID", `${what} ${e.message}`);
+    throw e;
   }
 }
 

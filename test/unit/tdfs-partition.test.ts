@@ -205,6 +205,45 @@ describe("partitionManifest", () => {
     );
   });
 
+  it("edits the stored manifest text in place: only the config's digest and size and the field layer change", async () => {
+    const { manifestBytes } = await childManifest();
+    const result = await partitioned("0.0.0.1");
+    const text = dec(manifestBytes);
+    const stored = JSON.parse(text) as { config: { digest: string; size: number }; layers: object[] };
+    const fieldLayer = JSON.stringify(stored.layers.at(-1), null, 2).replaceAll("\n", "\n    ");
+    const allotments = cells
+      .slice(0, 2)
+      .map((a) => JSON.stringify({ mediaType: mediaTypes[a.col], digest: `sha256:${a.digest}`, size: 1000 + a.col }));
+    const expected = text
+      .replace(`"digest": "${stored.config.digest}"`, `"digest": "${result.config.digest}"`)
+      .replace(`"size": ${stored.config.size}`, `"size": ${result.config.size}`)
+      .replace(fieldLayer, allotments.join(","));
+    expect(expected).not.toBe(text);
+    expect(dec(result.manifest.bytes)).toBe(expected);
+  });
+
+  it("drops the field layer and its comma for an empty selection, and leaves an empty array when it was alone", async () => {
+    const goConfig = enc(`{"rootfs":{"type":"layers","diff_ids":null}}`);
+    const { manifest, manifestBytes } = await childManifest(goConfig, []);
+    const alone = await partition("1.1.1.1", { manifest, manifestBytes, configBytes: goConfig, allowEmpty: true });
+    if (alone.kind !== "partition") throw new Error("expected a partition");
+    expect(JSON.parse(dec(alone.manifest.bytes)).layers).toEqual([]);
+    const withBase = await partition("1.1.1.1", { allowEmpty: true });
+    if (withBase.kind !== "partition") throw new Error("expected a partition");
+    expect(dec(withBase.manifest.bytes)).toMatch(/"size": 22\n    }\n  \],/);
+  });
+
+  it("partitions a manifest nested 200,000 levels deep, where JSON.stringify would overflow", async () => {
+    const { manifest, manifestBytes } = await childManifest();
+    const deep = `${'{"a":['.repeat(100_000)}0${"]}".repeat(100_000)}`;
+    const text = `${dec(manifestBytes).slice(0, -2)},\n  "x-deep": ${deep}\n}`;
+    const result = await partition("0.0.2.2", { manifest, manifestBytes: enc(text) });
+    if (result.kind !== "partition") throw new Error("expected a partition");
+    const out = dec(result.manifest.bytes);
+    expect(out.endsWith(`"x-deep": ${deep}\n}`)).toBe(true);
+    expect((JSON.parse(out) as { layers: object[] }).layers).toHaveLength(2 + cells.length);
+  });
+
   it("extends a Go config with null diff_ids and no history (a field over scratch)", async () => {
     const scratch = enc(`{"architecture":"arm64","os":"linux","rootfs":{"type":"layers","diff_ids":null}}`);
     const { manifest, manifestBytes } = await childManifest(scratch, []);
@@ -365,6 +404,23 @@ describe("partitionIndex", () => {
     expect(out.digest).toBe(await sha256(out.bytes));
     expect(out.size).toBe(out.bytes.length);
     expect(parseManifest(out.bytes, null).kind).toBe("index");
+  });
+
+  it("changes nothing in the index text but the rewritten children's digests and sizes, at any depth", async () => {
+    const deep = `${"[".repeat(200_000)}${"]".repeat(200_000)}`;
+    const text = `${dec(indexBytes).slice(0, -2)},\n   "x-deep": ${deep}\n}`;
+    const out = dec((await partitionIndex(enc(text), rewritten)).bytes);
+    const expected = text
+      .replace(
+        `"digest": "${amd.digest}",\n         "size": 500`,
+        `"digest": "sha256:${hex("9", 1)}",\n         "size": 700`,
+      )
+      .replace(
+        `"digest": "${arm.digest}",\n         "size": 501`,
+        `"digest": "sha256:${hex("9", 2)}",\n         "size": 701`,
+      );
+    expect(expected).not.toBe(text);
+    expect(out).toBe(expected);
   });
 
   it("is deterministic", async () => {

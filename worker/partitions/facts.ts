@@ -27,14 +27,14 @@ const HEAD_CHECK_MAX = 256;
 
 /**
  * Validates a pushed 2DFS manifest (field parses, config has layers - 1 diff_ids, every allotment
- * is in the repository) and records its facts. Does nothing for an ordinary manifest.
+ * is in the repository) and records its facts. Does nothing for an ordinary manifest. The checks
+ * run on every push, also of a field recorded before: an earlier push proves nothing about this
+ * manifest's config, nor that every allotment is still in the repository.
  */
 export async function recordFieldFacts(store: Store, name: string, manifest: ImageManifest): Promise<void> {
   const fieldLayer = findFieldLayer(manifest);
   if (!fieldLayer) return;
   const key = keys.fieldFacts(name, fieldLayer.digest);
-  if (await store.bucket.head(key)) return;
-
   const [fieldBytes, configBytes] = await Promise.all([
     readBlob(store, name, fieldLayer.digest, FIELD_MAX_BYTES),
     readBlob(store, name, manifest.config.digest, FIELD_MAX_BYTES),

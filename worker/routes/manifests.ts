@@ -5,7 +5,7 @@ import { sha256, type Digest } from "../../core/oci/digest.ts";
 import { RegistryError } from "../../core/oci/errors.ts";
 import { parseManifest, type Descriptor, type ParsedManifest } from "../../core/oci/manifest.ts";
 import { isIndexMediaType } from "../../core/oci/media-types.ts";
-import { parseReference, type Reference } from "../../core/oci/reference.ts";
+import { parseReference, TAG_RULE, validateTag, type Reference } from "../../core/oci/reference.ts";
 import { LABEL_SYNTAX, splitSemanticTag } from "../../core/tdfs/label.ts";
 import type { AppEnv } from "../env.ts";
 import { absolute, repoName } from "../http.ts";
@@ -19,6 +19,11 @@ export const manifests = new Hono<AppEnv>();
 
 /** Manifests are small; anything larger is refused before it is read into memory. */
 const MANIFEST_MAX_BYTES = 4 * 1024 * 1024;
+/**
+ * `?tag=` parameters one push by digest may carry: ten times the spec's minimum, and few enough
+ * that their writes stay well inside a Worker request's budget of subrequests.
+ */
+const TAGS_PER_PUSH_MAX = 100;
 
 manifests.on(["GET", "HEAD"], "/:name{.+}/manifests/:reference", async (c) => {
   const name = repoName(c);
@@ -40,6 +45,8 @@ manifests.on(["GET", "HEAD"], "/:name{.+}/manifests/:reference", async (c) => {
 manifests.put("/:name{.+}/manifests/:reference", async (c) => {
   const name = repoName(c);
   const ref = parseReference(c.req.param("reference"));
+  // Every tag is checked before anything is read or stored: one bad tag refuses the whole push.
+  const tags = ref.kind === "tag" ? [ref.tag] : queryTags(c);
   const store = c.var.store;
   const bytes = await readLimited(c.req.raw.body, MANIFEST_MAX_BYTES);
   const parsed = parseManifest(bytes, c.req.header("content-type") ?? null);
@@ -63,14 +70,16 @@ manifests.put("/:name{.+}/manifests/:reference", async (c) => {
     if (!existed) await store.manifests.delete(name, digest);
     throw e;
   }
-  if (ref.kind === "tag") await store.manifests.tag(name, ref.tag, digest);
+  await Promise.all(tags.map((tag) => store.manifests.tag(name, tag, digest)));
   await store.catalog.touch(name);
-  const headers: Record<string, string> = {
+  const headers = new Headers({
     Location: absolute(c, `/v2/${name}/manifests/${digest}`),
     "Docker-Content-Digest": digest,
     "Content-Length": "0",
-  };
-  if (referrer) headers["OCI-Subject"] = referrer.subject;
+  });
+  if (referrer) headers.set("OCI-Subject", referrer.subject);
+  // One field per tag a push by digest asked for: how a client learns that this registry took them.
+  if (ref.kind === "digest") for (const tag of tags) headers.append("OCI-Tag", tag);
   return new Response(null, { status: 201, headers });
 });
 
@@ -84,24 +93,34 @@ manifests.delete("/:name{.+}/manifests/:reference", async (c: Context<AppEnv>) =
 });
 
 /**
- * A reference to pull. A semantic tag too long or malformed for the tag grammar is answered like
- * any other unknown partition (404 with the label syntax), not as a bad request.
+ * A reference to pull. One that cannot be a tag names no manifest: 404, the only error the spec
+ * (end-3) allows a pull, with the reason in the detail. A semantic tag too long or malformed for
+ * the tag grammar is answered like any other unknown partition, with the label syntax.
  */
 function pullReference(raw: string): Reference {
   try {
     return parseReference(raw);
   } catch (e) {
-    if (e instanceof RegistryError && e.code === "TAG_INVALID" && splitSemanticTag(raw)) {
-      throw new RegistryError(
-        "MANIFEST_UNKNOWN",
-        `"${raw.slice(0, 200)}" is not a valid semantic tag; ${LABEL_SYNTAX}`,
-        {
-          tag: raw.slice(0, 200),
-        },
-      );
-    }
-    throw e;
+    if (!(e instanceof RegistryError) || e.code !== "TAG_INVALID") throw e;
+    const reference = raw.slice(0, 200);
+    const detail = { reference, reason: `not a valid tag: ${TAG_RULE}` };
+    const message = splitSemanticTag(raw)
+      ? `"${reference}" is not a valid semantic tag; ${LABEL_SYNTAX}`
+      : `"${reference}" is not a valid tag, so no manifest has it`;
+    throw new RegistryError("MANIFEST_UNKNOWN", message, detail);
   }
+}
+
+/** The distinct `?tag=` values of a push by digest, each valid (the spec's multi-tag push). */
+function queryTags(c: Context<AppEnv>): string[] {
+  const tags = [...new Set(c.req.queries("tag") ?? [])];
+  if (tags.length > TAGS_PER_PUSH_MAX) {
+    throw new RegistryError("TOO_MANY_TAGS", `at most ${TAGS_PER_PUSH_MAX} tags per push`, {
+      tags: tags.length,
+      max: TAGS_PER_PUSH_MAX,
+    });
+  }
+  return tags.map(validateTag);
 }
 
 /** The descriptor the referrers API lists for a manifest that names a subject. */
