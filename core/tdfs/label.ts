@@ -24,6 +24,9 @@ export const MAX_RECTS = 16;
 
 export const NAMED_PARTITION_PREFIX = "2dfs.partition.";
 
+/** `<tag>--all` is the whole field flattened into one image: no image may name a partition so. */
+export const ALL_PARTITION = "all";
+
 /** A partition name: starts with a letter, so it can never be read as coordinates. */
 const NAME_RE = /^[A-Za-z][A-Za-z0-9_.-]*$/;
 const NUMBER_RE = /^[0-9]+$/;

@@ -185,6 +185,58 @@ describe("invalid 2dfs.json", () => {
       { allotments: [{ src: "config.json", dst: "/c", row: 0, col: 0 }], partitions: { top: "0.0.x.1" } },
       /partitions\.top: "x" in "0\.0\.x\.1" is not a decimal number/,
     ],
+    [
+      "a misspelt key in an allotment",
+      { allotments: [{ src: "config.json", dst: "/c", row: 0, colum: 1 }] },
+      /allotments\[0\]: unknown key "colum" \(did you mean "col"\?\); allowed: src, dst, row, col/,
+    ],
+    [
+      "an unknown top-level key (partition for partitions)",
+      { allotments: [{ src: "config.json", dst: "/c", row: 0, col: 0 }], partition: { top: "0.0.0.0" } },
+      /top level: unknown key "partition" \(did you mean "partitions"\?\); allowed: allotments, partitions/,
+    ],
+    [
+      "a named partition that selects no allotment",
+      {
+        allotments: [
+          { src: "config.json", dst: "/c", row: 0, col: 0 },
+          { src: "README.md", dst: "/r", row: 1, col: 1 },
+        ],
+        partitions: { hole: "0.1.0.1" },
+      },
+      /partitions\.hole: "0\.1\.0\.1" selects no allotment/,
+    ],
+    [
+      "a named partition outside the field",
+      {
+        allotments: [
+          { src: "config.json", dst: "/c", row: 0, col: 0 },
+          { src: "README.md", dst: "/r", row: 1, col: 1 },
+        ],
+        partitions: { far: "0.0.0.0--4.0.5.1" },
+      },
+      /partitions\.far: rectangle 4\.0\.5\.1 lies outside the field \(rows 0-1, columns 0-1\)/,
+    ],
+    [
+      "the reserved partition name all",
+      { allotments: [{ src: "config.json", dst: "/c", row: 0, col: 0 }], partitions: { all: "0.0.0.0" } },
+      /partitions\.all: "all" is reserved/,
+    ],
+    [
+      "a partition name no tag can spell",
+      { allotments: [{ src: "config.json", dst: "/c", row: 0, col: 0 }], partitions: { "jet son": "0.0.0.0" } },
+      /partitions\.jet son: a name starts with a letter/,
+    ],
+    [
+      "a partition name too long for a tag",
+      { allotments: [{ src: "config.json", dst: "/c", row: 0, col: 0 }], partitions: { ["n".repeat(126)]: "0.0.0.0" } },
+      /partitions\.n+: the name is 126 characters; <tag>--<name> is a tag, at most 128 characters/,
+    ],
+    [
+      "a partition name that overflows the target's tag",
+      { allotments: [{ src: "config.json", dst: "/c", row: 0, col: 0 }], partitions: { ["n".repeat(125)]: "0.0.0.0" } },
+      /partitions\.n{125}: "v1--n{125}" is 129 characters, and a tag is at most 128 characters; shorten the name or the tag/,
+    ],
   ];
   for (const [what, spec, message] of cases) {
     it(`refuses ${what} with exit code 2 and stores nothing`, async () => {
@@ -199,6 +251,19 @@ describe("invalid 2dfs.json", () => {
       ).rejects.toThrow();
     });
   }
+
+  it("refuses a target tag containing -- for build and push, with exit code 2", async () => {
+    const s = await box();
+    const dir = await s.copyFixture("2x2", "ctx");
+    const built = s.run(["build", "scratch", "localhost:5000/models/tiny:v1--jetson"], dir);
+    expect(built.status).toBe(2);
+    expect(built.stderr).toMatch(
+      /target tag "v1--jetson" contains "--".*choose a tag without "--" \(e\.g\. "v1-jetson"\)/,
+    );
+    const pushed = s.run(["push", "localhost:5000/models/tiny:v1--jetson"], dir);
+    expect(pushed.status).toBe(2);
+    expect(pushed.stderr).toMatch(/target tag "v1--jetson" contains "--"/);
+  });
 
   it("refuses a missing 2dfs.json and unknown options with exit code 2", async () => {
     const s = await box();

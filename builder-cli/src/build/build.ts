@@ -15,9 +15,10 @@ import { fieldFromAllotments, serializeField } from "../../../core/tdfs/field.ts
 import type { AuthOptions } from "../registry/auth.ts";
 import type { ImageRef } from "../registry/ref.ts";
 import { BuildCache, type CachedAllotment } from "../store/cache.ts";
-import { storedRef } from "../store/images.ts";
+import { targetRef } from "../store/images.ts";
 import { OciLayout } from "../store/layout.ts";
 import { cacheDir } from "../store/paths.ts";
+import { checkPartitionTags } from "../spec/partitions.ts";
 import { loadSpec, type AllotmentSpec } from "../spec/spec.ts";
 import { buildAllotment } from "./allotment.ts";
 import { resolveBase } from "./base.ts";
@@ -71,7 +72,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const emit = opts.onEvent ?? (() => {});
   const spec = await loadSpec(opts.specFile);
   const compression = resolveCompression(opts.compression ?? "auto", opts.level);
-  const target = storedRef(opts.target, opts.storeDir, opts.plainHttp);
+  const target = targetRef(opts.target, opts.storeDir, opts.plainHttp);
+  checkPartitionTags(spec.partitions, target.tag, opts.specFile);
   const cache = new BuildCache(opts.cacheDir ?? cacheDir());
   await cache.loadStats();
 

@@ -7,6 +7,7 @@
  *     it expires. A 401 with a cached token drops it, so the caller re-authenticates once.
  * Credentials and tokens never appear in errors or events.
  */
+import { networkError } from "./network-error.ts";
 
 export interface AuthOptions {
   username?: string;
@@ -143,7 +144,7 @@ export class Authenticator {
     try {
       res = await fetch(url, { headers });
     } catch (e) {
-      throw new AuthError(`token request to ${url.origin}${url.pathname} failed: ${String((e as Error).cause ?? e)}`);
+      throw networkError(e, url) ?? new AuthError(`token request to ${url.origin}${url.pathname} failed: ${String(e)}`);
     }
     if (!res.ok) {
       const who = this.#creds.username !== undefined ? ` as "${this.#creds.username}"` : " anonymously";

@@ -6,6 +6,7 @@
  */
 import { parseErrorBody } from "../../../core/oci/errors.ts";
 import { AuthError, CREDENTIALS_NEEDED, type Authenticator } from "./auth.ts";
+import { networkError } from "./network-error.ts";
 import { isTransientStatus, SourceError, withRetry, type RetryPolicy } from "./retry.ts";
 
 export interface HttpRequest {
@@ -50,6 +51,8 @@ export class Transport {
   readonly baseUrl: string;
   readonly #auth: Authenticator;
   readonly #retry: RetryPolicy;
+  /** Whether the registry has answered once: after that a refused connection is worth retrying. */
+  #answered = false;
 
   constructor(baseUrl: string, auth: Authenticator, retry: RetryPolicy) {
     this.baseUrl = baseUrl;
@@ -96,12 +99,15 @@ export class Transport {
       init.body = req.body;
       if (req.body instanceof ReadableStream) init.duplex = "half";
     }
+    const url = this.resolve(req.url);
     try {
-      return { res: await fetch(this.resolve(req.url), init), authorization };
+      const res = await fetch(url, init);
+      this.#answered = true;
+      return { res, authorization };
     } catch (e) {
       // fetch reports a failing body stream as a network error; it is the source's failure.
       if (e instanceof TypeError && e.cause instanceof SourceError) throw e.cause;
-      throw e;
+      throw networkError(e, url, this.#answered) ?? e;
     }
   }
 

@@ -16,9 +16,13 @@ import { MAX_COORDINATE } from "../../../core/tdfs/field.ts";
 
 const pathOrPaths = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
 
-const specSchema = z.looseObject({
+/** Strict at every level: an unknown key is a typo to report, never a setting to drop silently. */
+const ALLOTMENT_KEYS = ["src", "dst", "row", "col"] as const;
+const TOP_KEYS = ["allotments", "partitions"] as const;
+
+const specSchema = z.strictObject({
   allotments: z.array(
-    z.looseObject({
+    z.strictObject({
       src: pathOrPaths,
       dst: pathOrPaths,
       row: z.number(),
@@ -75,7 +79,13 @@ export async function loadSpec(file: string): Promise<BuildSpec> {
 /** Validates parsed JSON; `baseDir` anchors relative sources. Checks that every source exists. */
 export async function parseSpec(json: unknown, baseDir: string, file = "2dfs.json"): Promise<BuildSpec> {
   const parsed = specSchema.safeParse(json);
-  if (!parsed.success) throw new InputError(`${file}: ${describeIssue(parsed.error.issues[0], json)}`);
+  if (!parsed.success) {
+    // A misspelt key also makes the key it was meant to be "missing": name the typo first.
+    const issues = [...parsed.error.issues].sort(
+      (a, b) => Number(b.code === "unrecognized_keys") - Number(a.code === "unrecognized_keys"),
+    );
+    throw new InputError(`${file}: ${describeIssue(issues[0], json)}`);
+  }
 
   const seen = new Map<string, number>();
   const allotments: AllotmentSpec[] = [];
@@ -113,21 +123,56 @@ export async function parseSpec(json: unknown, baseDir: string, file = "2dfs.jso
     }
     allotments.push({ index, row: a.row, col: a.col, copies });
   }
-  const partitions = parsePartitions(parsed.data.partitions ?? {}, file);
+  const partitions = parsePartitions(parsed.data.partitions ?? {}, file, allotments);
   return { allotments, partitions };
 }
 
-/** Turns a zod issue into a sentence that names the allotment it is about. */
+/** Turns a zod issue into a sentence that names the allotment or key it is about. */
 function describeIssue(issue: z.core.$ZodIssue | undefined, json: unknown): string {
   if (!issue) return "invalid";
   const [top, index, field] = issue.path;
   if (top === "allotments" && typeof index === "number") {
     const raw = (json as { allotments: Record<string, unknown>[] }).allotments[index];
     const name = allotmentName(index, raw?.row, raw?.col);
+    if (issue.code === "unrecognized_keys") return `${name}: ${unknownKeys(issue.keys, ALLOTMENT_KEYS)}`;
     const what =
       field === undefined ? "must be an object with src, dst, row and col" : `${String(field)}: ${issue.message}`;
     return `${name}: ${what}`;
   }
+  if (issue.code === "unrecognized_keys" && issue.path.length === 0) {
+    return `top level: ${unknownKeys(issue.keys, TOP_KEYS)}`;
+  }
   const where = issue.path.length ? issue.path.join(".") : "top level";
   return `${where}: ${issue.message}`;
+}
+
+/** `unknown key "colum" (did you mean "col"?); allowed: src, dst, row, col` */
+function unknownKeys(keys: readonly string[], allowed: readonly string[]): string {
+  const named = keys.map((k) => {
+    const near = closest(k, allowed);
+    return `"${k}"${near ? ` (did you mean "${near}"?)` : ""}`;
+  });
+  return `unknown key${keys.length > 1 ? "s" : ""} ${named.join(", ")}; allowed: ${allowed.join(", ")}`;
+}
+
+/** The allowed key within two edits of `key` (case ignored), if there is one. */
+function closest(key: string, allowed: readonly string[]): string | undefined {
+  let best: { key: string; d: number } | undefined;
+  for (const a of allowed) {
+    const d = editDistance(key.toLowerCase(), a);
+    if (d <= 2 && (!best || d < best.d)) best = { key: a, d };
+  }
+  return best?.key;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length]!;
 }

@@ -23,3 +23,19 @@ export function storedRef(target: string, storeRoot: string = imagesDir(), plain
   const dir = path.join(storeRoot, ref.registry.replaceAll(":", "_"), ...ref.repository.split("/"));
   return { ref, dir, tag, name: formatImageRef({ ...ref, tag }) };
 }
+
+/**
+ * A name to build or push: as storedRef, but its tag may not contain "--". The registry reads
+ * `<tag>--<label>` as a partition of `<tag>`, so such an image would be served only literally and
+ * none of its partitions could ever be pulled.
+ */
+export function targetRef(target: string, storeRoot?: string, plainHttp = false): StoredRef {
+  const stored = storedRef(target, storeRoot, plainHttp);
+  if (stored.tag.includes("--")) {
+    throw new InputError(
+      `target tag "${stored.tag}" contains "--", which the registry reads as <tag>--<partition>: ` +
+        `the image's partitions could never be pulled; choose a tag without "--" (e.g. "${stored.tag.replaceAll("--", "-")}")`,
+    );
+  }
+  return stored;
+}

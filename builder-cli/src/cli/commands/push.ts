@@ -6,7 +6,7 @@ import { RegistryClient } from "../../registry/client.ts";
 import type { PushReport } from "../../registry/image.ts";
 import { createProgressReporter, formatReport } from "../../registry/progress.ts";
 import { loadImage } from "../../store/graph.ts";
-import { storedRef } from "../../store/images.ts";
+import { targetRef } from "../../store/images.ts";
 import { OciLayout } from "../../store/layout.ts";
 import { pushPlanFromLayout } from "../../store/push-plan.ts";
 import { blobLocationsDir } from "../../store/paths.ts";
@@ -21,7 +21,7 @@ export interface PushFlags extends RegistryFlags {
 
 /** Pushes TARGET from the store, with progress on stderr unless the output is JSON. */
 export async function pushStored(target: string, flags: PushFlags): Promise<PushReport> {
-  const stored = storedRef(target, flags.store ? path.resolve(flags.store) : undefined, flags.plainHttp);
+  const stored = targetRef(target, flags.store ? path.resolve(flags.store) : undefined, flags.plainHttp);
   const layout = await OciLayout.open(stored.dir);
   const entry = await layout.resolve(stored.tag);
   const graph = await loadImage(new LayoutSource(layout), entry.digest);
