@@ -246,8 +246,8 @@ const CASES: Case[] = [
   {
     name: "pulling an invalid tag",
     send: () => req(`/v2/${INTACT}/manifests/.v1`),
-    status: [400, 404],
-    code: ["TAG_INVALID", "MANIFEST_UNKNOWN"],
+    status: 404,
+    code: "MANIFEST_UNKNOWN",
   },
 
   // Digests.
@@ -269,12 +269,19 @@ const CASES: Case[] = [
     status: 400,
     code: "DIGEST_INVALID",
   },
-  { name: "sha512 blob digest", send: () => req(`/v2/${INTACT}/blobs/${SHA512}`), status: 415, code: "UNSUPPORTED" },
+  // A digest of an algorithm the registry does not compute is never 415 (issue 8). sha512 is
+  // unknown until the storage rewrite accepts it; then this blob is simply not there.
+  {
+    name: "sha512 blob digest",
+    send: () => req(`/v2/${INTACT}/blobs/${SHA512}`),
+    status: [400, 404],
+    code: ["DIGEST_INVALID", "BLOB_UNKNOWN"],
+  },
   {
     name: "md5 blob digest",
     send: () => req(`/v2/${INTACT}/blobs/md5:${"ab".repeat(16)}`),
-    status: 415,
-    code: "UNSUPPORTED",
+    status: 400,
+    code: "DIGEST_INVALID",
   },
   {
     name: "monolithic upload whose digest does not match its body",
@@ -289,8 +296,8 @@ const CASES: Case[] = [
   {
     name: "monolithic upload with a sha512 digest",
     send: () => req(`/v2/${SCRATCH}/blobs/uploads/?digest=${SHA512}`, { method: "POST", body: kib }),
-    status: 415,
-    code: "UNSUPPORTED",
+    status: 400,
+    code: "DIGEST_INVALID",
     then: () => expectAbsent(SCRATCH, sha256Of(kib)),
   },
   {
@@ -320,8 +327,8 @@ const CASES: Case[] = [
   {
     name: "closing an upload with a sha512 digest",
     send: async () => req(pathOf(withQuery(await sessionWith(kib), { digest: SHA512 })), { method: "PUT" }),
-    status: 415,
-    code: "UNSUPPORTED",
+    status: 400,
+    code: "DIGEST_INVALID",
     then: () => expectAbsent(SCRATCH, sha256Of(kib)),
   },
   {
