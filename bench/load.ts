@@ -463,6 +463,16 @@ async function pushImageBeforeCrash(base: string): Promise<PushedImage[]> {
 
 // ---------------------------------------------------------------------------------------------
 
+/** Runs one phase; an error (the registry stopped answering, say) is reported as a failed check. */
+async function phase<T>(name: string, work: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await work();
+  } catch (e) {
+    check(`${name} ran to its end`, false, String((e as Error).cause ?? e));
+    return undefined;
+  }
+}
+
 async function main(): Promise<number> {
   const work = await mkdtemp(join(tmpdir(), "2dfs-bench-load-"));
   const persistDir = join(work, "state");
@@ -474,10 +484,15 @@ async function main(): Promise<number> {
     void (registry?.crash() ?? Promise.resolve()).finally(() => process.exit(2));
   }, TIME_LIMIT_MS + 60_000);
   try {
-    registry = await startRegistry({ vars: VARS, persistDir });
-    const known = await mixedLoad(registry, work, deadline);
-    known.push(...(await fanIn(registry, known)));
-    await crashAndResume(registry, known, async () => (registry = await startRegistry({ vars: VARS, persistDir })));
+    const first = await startRegistry({ vars: VARS, persistDir });
+    registry = first;
+    // Each phase builds on the one before; one that cannot finish ends the run as a failed check.
+    const known = await phase("mixed load", () => mixedLoad(first, work, deadline));
+    const fanned = known && (await phase("fan-in", () => fanIn(first, known)));
+    if (known && fanned) {
+      const restart = async (): Promise<Registry> => (registry = await startRegistry({ vars: VARS, persistDir }));
+      await phase("crash and resume", () => crashAndResume(first, [...known, ...fanned], restart));
+    }
   } finally {
     clearTimeout(watchdog);
     await registry?.stop();
