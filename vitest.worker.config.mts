@@ -8,8 +8,16 @@ export default defineConfig({
     cloudflareTest({
       wrangler: { configPath: "./wrangler.toml" },
       miniflare: {
-        // Tests sign tokens with a known key; production reads it from a wrangler secret.
-        bindings: { TOKEN_SIGNING_KEY: "test-signing-key-0123456789abcdef" },
+        bindings: {
+          // wrangler.toml ships token auth; the registry tests run open, as `npm start` does. The
+          // auth tests turn token mode on per call (test/worker/auth-support.ts workerWith).
+          AUTH_MODE: "none",
+          // Tests sign tokens with a known key; production reads it from a wrangler secret.
+          TOKEN_SIGNING_KEY: "test-signing-key-0123456789abcdef",
+        },
+        // LOGIN_LIMITER comes from wrangler.toml. This one has the shortest window the binding
+        // allows, so a test can wait it out (test/worker/auth-rate-limit.test.ts).
+        ratelimits: { LOGIN_LIMITER_10S: { namespace_id: "9010", simple: { limit: 5, period: 10 } } },
       },
     }),
   ],

@@ -15,12 +15,14 @@ export interface Bindings extends GcVars {
   CACHE_MAX_BLOB_BYTES?: string;
   /** How long an idle upload session lives, in seconds. */
   UPLOAD_TTL_SECONDS?: string;
-  /** "none" (default: open) or "token": see docs/auth.md. */
+  /** "token" (the default: closed) or "none" (open, only when asked for): see docs/auth.md. */
   AUTH_MODE?: string;
   /** Users, password hashes and access rules (JSON); a secret in production. */
   AUTH_CONFIG?: string;
   /** The HMAC-SHA256 key that signs tokens; a wrangler secret. */
   TOKEN_SIGNING_KEY?: string;
+  /** Rate Limiting binding ([[ratelimits]]): password checks per user name (worker/auth/login-limit.ts). */
+  LOGIN_LIMITER?: RateLimit;
 }
 
 export interface Variables {

@@ -29,6 +29,8 @@ export const ERROR_CODES = {
   METHOD_UNKNOWN: { status: 405, message: "method not allowed for this resource" },
   NOT_FOUND: { status: 404, message: "no such endpoint" },
   INTERNAL: { status: 500, message: "internal error" },
+  // The registry cannot serve anyone right now, e.g. its auth secrets are missing (it fails closed).
+  UNAVAILABLE: { status: 503, message: "service unavailable" },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

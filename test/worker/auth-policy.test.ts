@@ -118,13 +118,13 @@ describe("a misconfigured registry", () => {
       { AUTH_MODE: "token", AUTH_CONFIG: "{}", TOKEN_SIGNING_KEY: "short" },
       "TOKEN_SIGNING_KEY must be set",
     ],
-  ])("refuses every request with 500 for %s, and says why only in the log", async (_, vars, logged) => {
+  ])("refuses every request with 503 for %s, and says why only in the log", async (_, vars, logged) => {
     const log = vi.spyOn(console, "error").mockImplementation(() => undefined);
     const call = workerWith(vars);
     for (const path of ["/v2/", "/v2/public/x/manifests/latest", "/token"]) {
       const res = await call(path);
-      expect(res.status).toBe(500);
-      expect(await errorCodeOf(res)).toBe("INTERNAL");
+      expect(res.status).toBe(503);
+      expect(await errorCodeOf(res)).toBe("UNAVAILABLE");
       expect(await res.text()).not.toContain(logged);
     }
     const lines = log.mock.calls.map((args) => args.join(" ")).join("\n");

@@ -17,8 +17,11 @@ const TEST_ITERATIONS = 1_000;
 
 export type Call = (pathOrUrl: string, init?: RequestInit) => Promise<Response>;
 
-/** The Worker with extra vars (AUTH_MODE, AUTH_CONFIG, ...) on top of the test bindings. */
-export function workerWith(vars: Record<string, string>): Call {
+/**
+ * The Worker with extra vars (AUTH_MODE, AUTH_CONFIG, ...) or bindings on top of the test
+ * bindings; a key set to undefined takes that binding away.
+ */
+export function workerWith(vars: Partial<Cloudflare.Env>): Call {
   return async (pathOrUrl, init) => {
     const ctx = createExecutionContext();
     const res = await app.fetch(new Request(new URL(pathOrUrl, ORIGIN), init), { ...env, ...vars }, ctx);

@@ -50,13 +50,17 @@ export const authorize: MiddlewareHandler<AppEnv> = async (c, next) => {
   return next();
 };
 
-/** The auth settings, or 500 when they cannot be used: a broken configuration never lets anyone in. */
+/**
+ * The auth settings, or 503 when they cannot be used (secrets not set, a typo): a broken
+ * configuration never lets anyone in, and the client learns only that the registry is not
+ * available, not what is wrong with it.
+ */
 export function settingsOf(c: Context<AppEnv>): AuthSettings {
   try {
     return authSettings(c.env);
   } catch (e) {
     if (e instanceof AuthConfigError) {
-      throw new RegistryError("INTERNAL", "registry authentication is misconfigured; the Worker log says why");
+      throw new RegistryError("UNAVAILABLE", "registry authentication is not configured; the Worker log says why");
     }
     throw e;
   }

@@ -1,0 +1,11 @@
+// Bindings that only the workerd test configuration adds (vitest.worker.config.mts miniflare options).
+declare global {
+  namespace Cloudflare {
+    interface Env {
+      /** Same kind as wrangler.toml's LOGIN_LIMITER, with the shortest window: 5 per 10 s. */
+      LOGIN_LIMITER_10S: RateLimit;
+    }
+  }
+}
+
+export {};
