@@ -5,7 +5,7 @@ import { defineConfig } from "eslint/config";
 import tseslint from "typescript-eslint";
 
 export default defineConfig(
-  { ignores: ["node_modules/", ".wrangler/", "dist/", "coverage/"] },
+  { ignores: ["node_modules/", ".wrangler/", "**/dist/", "coverage/"] },
   tseslint.configs.recommended,
   {
     rules: {

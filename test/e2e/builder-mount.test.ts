@@ -7,6 +7,7 @@
 import { writeFile, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { InspectResult } from "../../builder-cli/src/inspect/inspect.ts";
 import { logMark, requestsSince } from "../helpers/request-log.ts";
 import { startRegistry, type Registry } from "../helpers/wrangler-dev.ts";
 import {
@@ -87,6 +88,21 @@ describe("pushing one model into several repositories of a registry", () => {
         bytes: a.size,
       });
     }
+  });
+
+  it("inspect --remote reads the registry and says so, even though the local store has the image", async () => {
+    const r = await sandbox.json<InspectResult>(["inspect", "--remote", `${registry.host}/e2e/second:v1--weights`]);
+    expect(r.origin).toEqual({ kind: "registry", location: registry.url });
+    expect(r.requested?.allotments).toEqual([
+      { row: 1, col: 0 },
+      { row: 1, col: 1 },
+    ]);
+    const sizes = first.build.allotments.filter((a) => a.row === 1).reduce((n, a) => n + a.size, 0);
+    expect(r.requested?.bytes).toBe(sizes);
+    // Paths would take downloading the allotments: a remote inspect does not claim them.
+    expect(r.cells.every((c) => c.paths === undefined)).toBe(true);
+    const human = await sandbox.run(["inspect", "--remote", `${registry.host}/e2e/second:v1`]);
+    expect(human.stdout.split("\n")[0]).toBe(`read from the registry ${registry.url}`);
   });
 
   it("says which repository each allotment was mounted from", async () => {

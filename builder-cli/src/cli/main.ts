@@ -91,8 +91,9 @@ registryOptions(
 registryOptions(
   program
     .command("inspect")
-    .description("show the field as a grid and what each semantic tag would pull")
-    .argument("<REF>", "image: local, oci:DIR[:tag], or in a registry")
+    .description("show the field as a grid, where each allotment's files land, and what each semantic tag pulls")
+    .argument("<REF>", "image: local, oci:DIR[:tag], or in a registry; a semantic tag (REF--LABEL) shows what it pulls")
+    .option("--remote", "read the image from its registry, even if the local store has it")
     .option("--store <dir>", "local image store")
     .option("--json", "print the result as JSON"),
 ).action((ref: string, flags) => runCommand(async () => (await commands.inspect()).inspectCommand(ref, flags)));

@@ -1,11 +1,14 @@
 /**
  * `inspect REF`: what a 2DFS image holds and what each semantic tag would pull. Every row and
  * column gets a tag, as do the partitions the image names; each lists the allotments it selects
- * and their total size, computed by the same selection code the registry uses.
+ * and their total size (a blob that several cells share counted once, as a pull fetches it once),
+ * computed by the same selection code the registry uses. Given a semantic tag, it also says what
+ * that tag pulls.
  */
 import type { Digest } from "../../../core/oci/digest.ts";
 import {
   canonicalSelection,
+  LabelError,
   namedPartitions,
   parseLabel,
   selectAllotments,
@@ -26,10 +29,12 @@ export interface CellInfo {
   /** Unknown when the source cannot tell a blob's size without fetching it. */
   size?: number;
   mediaType?: string;
+  /** Where the allotment's files land in the image, when the source can tell without a download. */
+  paths?: string[];
 }
 
 export interface SemanticTag {
-  kind: "row" | "column" | "partition";
+  kind: "row" | "column" | "partition" | "requested";
   tag: string;
   selection: string;
   allotments: { row: number; col: number }[];
@@ -38,8 +43,18 @@ export interface SemanticTag {
   error?: string;
 }
 
+/** Where the image was read: the local image store, an OCI layout, or the registry. */
+export interface InspectOrigin {
+  kind: "local" | "layout" | "registry";
+  /** The store or layout directory, or the registry's URL. */
+  location: string;
+}
+
 export interface InspectResult {
   reference: string;
+  origin: InspectOrigin;
+  /** What the semantic tag given to inspect pulls. */
+  requested?: SemanticTag;
   digest: Digest;
   imageName?: string;
   platforms: { platform: string; manifest: Digest; field?: Digest }[];
@@ -50,13 +65,15 @@ export interface InspectResult {
 }
 
 /** A blob's size and, where the source can tell without fetching it, the media type its bytes call for. */
-export type BlobFacts = (digest: Digest) => Promise<{ size: number; mediaType?: string } | undefined>;
+export type BlobFacts = (digest: Digest) => Promise<{ size: number; mediaType?: string; paths?: string[] } | undefined>;
 
 export async function inspectImage(
   source: ImageSource,
   reference: string,
   tag: string,
   facts: BlobFacts,
+  origin: InspectOrigin,
+  label?: string,
 ): Promise<InspectResult> {
   const graph = await loadImage(source, reference);
   const withField = graph.platforms.filter((p) => p.field);
@@ -74,7 +91,9 @@ export async function inspectImage(
   const cols = Math.max(-1, ...field.allotments.map((a) => a.col)) + 1;
   const bySel = (kind: SemanticTag["kind"], name: string, rects: Rect[]): SemanticTag => {
     const chosen = selectAllotments(field, rects);
-    const sizes = chosen.map((a) => cells.find((c) => c.row === a.row && c.col === a.col)?.size);
+    // A blob several cells share is pulled once: count each digest once.
+    const blobs = new Map(chosen.map((a) => [a.digest, cells.find((c) => c.row === a.row && c.col === a.col)?.size]));
+    const sizes = [...blobs.values()];
     const bytes = sizes.every((s) => s !== undefined) ? sizes.reduce((n: number, s) => n + s!, 0) : undefined;
     return {
       kind,
@@ -107,9 +126,20 @@ export async function inspectImage(
       });
     }
   }
+  let requested: SemanticTag | undefined;
+  if (label !== undefined) {
+    try {
+      requested = bySel("requested", label, parseLabel(label, named));
+    } catch (e) {
+      if (e instanceof LabelError) throw new InputError(`${tag}--${label}: ${e.message}`);
+      throw e;
+    }
+  }
   const imageName = graph.index?.annotations?.[IMAGE_NAME_ANNOTATION];
   return {
     reference: `${source.name}:${tag}`,
+    origin,
+    ...(requested ? { requested } : {}),
     digest: graph.root.digest,
     ...(imageName ? { imageName } : {}),
     platforms: graph.platforms.map((p) => ({

@@ -1,12 +1,26 @@
-/** Human rendering of `inspect`: the field as a grid of sizes, then the semantic tags. */
+/**
+ * Human rendering of `inspect`: where the image was read, what a requested semantic tag pulls,
+ * the field as a grid of sizes, each allotment's destination paths, then the semantic tags.
+ */
 import { formatBytes } from "../cli/output.ts";
-import type { InspectResult } from "./inspect.ts";
+import type { InspectOrigin, InspectResult, SemanticTag } from "./inspect.ts";
 
 const HOLE = "·";
+/** Paths shown per allotment; --json lists them all. */
+const PATHS_SHOWN = 4;
+
+const ORIGIN: Record<InspectOrigin["kind"], string> = {
+  local: "the local image store",
+  layout: "the OCI layout",
+  registry: "the registry",
+};
 
 export function renderInspect(r: InspectResult): string {
   const lines: string[] = [];
+  const hint = r.origin.kind === "local" ? " (--remote reads the registry instead)" : "";
+  lines.push(`read from ${ORIGIN[r.origin.kind]} ${r.origin.location}${hint}`);
   lines.push(`${r.reference}  ${r.digest}`);
+  if (r.requested) lines.push(`${r.requested.tag} pulls ${describeSelection(r.requested)}`);
   if (r.imageName) lines.push(`name: ${r.imageName}`);
   for (const p of r.platforms)
     lines.push(`platform ${p.platform}: manifest ${p.manifest}${p.field ? `, field ${p.field}` : ""}`);
@@ -28,15 +42,26 @@ export function renderInspect(r: InspectResult): string {
         .trimEnd(),
     );
 
+  if (r.cells.some((c) => c.paths)) {
+    lines.push("", "allotments and where their files land:");
+    for (const c of r.cells) {
+      const paths = c.paths ?? [];
+      const shown = paths.slice(0, PATHS_SHOWN).map((p) => `/${p}`);
+      if (paths.length > PATHS_SHOWN) shown.push(`(+${paths.length - PATHS_SHOWN} more)`);
+      lines.push(`  (${c.row},${c.col})  ${shown.join(" ") || "(empty)"}`);
+    }
+  }
+
   lines.push("", "semantic tags:");
   for (const t of r.tags) {
-    if (t.error) {
-      lines.push(`  ${t.tag}  invalid: ${t.error}`);
-      continue;
-    }
-    const size = t.bytes !== undefined ? `, ${formatBytes(t.bytes)}` : "";
-    const cells = t.allotments.map((a) => `(${a.row},${a.col})`).join(" ") || "nothing";
-    lines.push(`  ${t.tag}  ${t.allotments.length} allotment(s)${size}: ${cells}`);
+    lines.push(t.error ? `  ${t.tag}  invalid: ${t.error}` : `  ${t.tag}  ${describeSelection(t)}`);
   }
   return lines.join("\n");
+}
+
+/** `2 allotment(s), 1.2 MB: (1,0) (1,1)` */
+function describeSelection(t: SemanticTag): string {
+  const size = t.bytes !== undefined ? `, ${formatBytes(t.bytes)}` : "";
+  const cells = t.allotments.map((a) => `(${a.row},${a.col})`).join(" ") || "nothing";
+  return `${t.allotments.length} allotment(s)${size}: ${cells}`;
 }
