@@ -28,23 +28,28 @@ export function decodeJsonText(bytes: Uint8Array): string {
   }
 }
 
+const BOM = "\uFEFF";
+
 /**
- * Parses a JSON document strictly: UTF-8 without a byte-order mark, at most `maxDepth` levels of
- * arrays and objects. Error messages read after the document's name ("manifest is ...").
+ * Parses a UTF-8 JSON document. Strict (the default), it also refuses what Go's encoding/json
+ * refuses: a byte-order mark and nesting deeper than JSON_MAX_DEPTH. Lenient, for documents
+ * accepted under older rules, it drops a byte-order mark and measures no depth. Error messages
+ * read after the document's name ("manifest is ...").
  */
-export function parseJsonDocument(bytes: Uint8Array, maxDepth = JSON_MAX_DEPTH): unknown {
-  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) {
-    throw new JsonTextError("starts with a UTF-8 byte-order mark, which JSON does not allow");
+export function parseJsonDocument(bytes: Uint8Array, { strict = true }: { strict?: boolean } = {}): unknown {
+  let text = decodeJsonText(bytes);
+  if (text.startsWith(BOM)) {
+    if (strict) throw new JsonTextError("starts with a UTF-8 byte-order mark, which JSON does not allow");
+    text = text.slice(BOM.length);
   }
-  const text = decodeJsonText(bytes);
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
     throw new JsonTextError(`is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
   }
-  if (nestingDepth(text, maxDepth) > maxDepth) {
-    throw new JsonTextError(`nests arrays and objects deeper than ${maxDepth} levels`);
+  if (strict && nestingDepth(text, JSON_MAX_DEPTH) > JSON_MAX_DEPTH) {
+    throw new JsonTextError(`nests arrays and objects deeper than ${JSON_MAX_DEPTH} levels`);
   }
   return json;
 }

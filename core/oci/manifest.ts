@@ -60,14 +60,20 @@ export type ParsedManifest =
   | { kind: "index"; mediaType: ManifestMediaType; manifest: ImageIndex };
 
 /**
- * Parses pushed manifest bytes, as strictly as Go clients will read them (core/oci/json.ts). The
- * media type comes from the body's `mediaType` if present, otherwise from the request's
- * Content-Type; when both are present they must agree.
+ * Parses manifest bytes. The media type comes from the body's `mediaType` if present, otherwise
+ * from the request's Content-Type; when both are present they must agree. Bytes a client pushes
+ * are read as strictly as Go clients will read them (core/oci/json.ts); stored bytes were accepted
+ * at push, perhaps under older rules, and are read as they were then, so that the collector and
+ * readers still follow them.
  */
-export function parseManifest(bytes: Uint8Array, contentType: string | null): ParsedManifest {
+export function parseManifest(
+  bytes: Uint8Array,
+  contentType: string | null,
+  { pushed = false }: { pushed?: boolean } = {},
+): ParsedManifest {
   let json: unknown;
   try {
-    json = parseJsonDocument(bytes);
+    json = parseJsonDocument(bytes, { strict: pushed });
   } catch (e) {
     if (!(e instanceof JsonTextError)) throw e;
     throw new RegistryError("MANIFEST_INVALID", `manifest ${e.message}`, { reason: e.message });

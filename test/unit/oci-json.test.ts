@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { JSON_MAX_DEPTH, JsonTextError, nestingDepth, parseJsonDocument } from "../../core/oci/json.ts";
+import { parseManifest } from "../../core/oci/manifest.ts";
+import { MediaType } from "../../core/oci/media-types.ts";
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const nested = (depth: number): string => `${"[".repeat(depth)}${"]".repeat(depth)}`;
@@ -36,5 +38,33 @@ describe("parseJsonDocument", () => {
   ])("refuses a document that %s", (_what, bytes, message) => {
     expect(() => parseJsonDocument(bytes)).toThrow(JsonTextError);
     expect(() => parseJsonDocument(bytes)).toThrow(message);
+  });
+
+  it("reads a document accepted under older rules when not strict: a byte-order mark dropped, any depth", () => {
+    expect(parseJsonDocument(new Uint8Array([0xef, 0xbb, 0xbf, ...enc('{"a":1}')]), { strict: false })).toEqual({
+      a: 1,
+    });
+    expect(parseJsonDocument(enc(nested(200_000)), { strict: false })).toBeInstanceOf(Array);
+    expect(() => parseJsonDocument(enc("{"), { strict: false })).toThrow(/not valid JSON/);
+  });
+});
+
+describe("parseManifest", () => {
+  const manifest = `{"schemaVersion":2,"config":{"mediaType":"${MediaType.OciConfig}","digest":"sha256:${"a".repeat(64)}","size":2},"layers":[],"x":${nested(20_000)}}`;
+  const withBom = new Uint8Array([0xef, 0xbb, 0xbf, ...enc(manifest)]);
+
+  it("refuses pushed bytes Go clients could not read, with 400 MANIFEST_INVALID", () => {
+    for (const bytes of [enc(manifest), withBom]) {
+      expect(() => parseManifest(bytes, MediaType.OciManifest, { pushed: true })).toThrow(
+        expect.objectContaining({ code: "MANIFEST_INVALID", status: 400 }),
+      );
+    }
+  });
+
+  it("reads stored bytes as they were accepted, so the collector still follows them", () => {
+    for (const bytes of [enc(manifest), withBom]) {
+      const parsed = parseManifest(bytes, MediaType.OciManifest);
+      expect(parsed.kind).toBe("manifest");
+    }
   });
 });

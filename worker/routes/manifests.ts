@@ -49,7 +49,7 @@ manifests.put("/:name{.+}/manifests/:reference", async (c) => {
   const tags = ref.kind === "tag" ? [ref.tag] : queryTags(c);
   const store = c.var.store;
   const bytes = await readLimited(c.req.raw.body, MANIFEST_MAX_BYTES);
-  const parsed = parseManifest(bytes, c.req.header("content-type") ?? null);
+  const parsed = parseManifest(bytes, c.req.header("content-type") ?? null, { pushed: true });
   const digest = await sha256(bytes);
   if (ref.kind === "digest" && ref.digest !== digest) {
     throw new RegistryError("DIGEST_INVALID", "manifest digest does not match its bytes", {
