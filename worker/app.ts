@@ -13,6 +13,7 @@ import { listing } from "./routes/listing.ts";
 import { manifests } from "./routes/manifests.ts";
 import { uploads } from "./routes/uploads.ts";
 import { createStore } from "./storage/store.ts";
+import { ui } from "./ui/index.tsx";
 
 const RESOURCES = [
   "/_catalog",
@@ -32,6 +33,8 @@ export function createApp(): Hono<AppEnv> {
     await next();
     c.header("Docker-Distribution-API-Version", "registry/2.0");
   });
+  // The web view judges its visitors itself (worker/ui/viewer.ts): it answers with pages, not challenges.
+  app.route("/ui", ui);
   // Who may do what is settled before any route runs (docs/auth.md); /token checks its own credentials.
   app.use("*", authorize);
   app.route("/", tokenRoutes);
