@@ -78,7 +78,7 @@ export function checkFieldConfig(
   manifest: Pick<ImageManifest, "layers">,
   configBytes: Uint8Array,
 ): Record<string, unknown> {
-  const config = readJsonObject(configBytes, "image config").json;
+  const config = readJsonObject(decode(configBytes, "image config"), "image config");
   const diffIds = diffIdsOf(config);
   if (diffIds.length !== manifest.layers.length - 1) {
     throw new RegistryError("MANIFEST_INVALID", "a 2dfs image config needs a diff_id for every layer but the field", {
@@ -101,7 +101,7 @@ export async function partitionManifest(input: ManifestPartitionInput): Promise<
   checkFieldConfig(manifest, input.configBytes);
   const layers = allotments.map((a) => JSON.stringify(allotmentDescriptor(a, input.facts)));
   const config = await content(extendConfig(decode(input.configBytes, "image config"), allotments));
-  const text = readJsonObject(input.manifestBytes, "manifest").text;
+  const text = storedText(input.manifestBytes, "manifest");
   return { kind: "partition", manifest: await content(rewriteManifest(text, config, layers)), config, allotments };
 }
 
@@ -113,7 +113,7 @@ export async function partitionIndex(
   indexBytes: Uint8Array,
   rewritten: ReadonlyMap<string, { digest: Digest; size: number }>,
 ): Promise<Content> {
-  const text = readJsonObject(indexBytes, "index").text;
+  const text = storedText(indexBytes, "index");
   const manifests = memberOf(text, rootSpan(text), "manifests", "[");
   const edits = arrayElements(text, manifests).flatMap((entry) => {
     const digest = objectMembers(text, entry).get("digest");
@@ -236,9 +236,18 @@ function diffIdsOf(config: Record<string, unknown>): unknown[] {
   return ids;
 }
 
-/** A JSON object document: its text, for the splicing scanner, and its value. */
-function readJsonObject(bytes: Uint8Array, what: string): { text: string; json: Record<string, unknown> } {
-  const text = decode(bytes, what);
+/**
+ * The text of a stored manifest or index, checked to be a JSON object, for the splicing scanner.
+ * One pushed before byte-order marks were refused may start with one: the partition is written
+ * without it, so that Go clients can read it.
+ */
+function storedText(bytes: Uint8Array, what: string): string {
+  const text = decode(bytes, what).replace(/^\uFEFF/, "");
+  readJsonObject(text, what);
+  return text;
+}
+
+function readJsonObject(text: string, what: string): Record<string, unknown> {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -248,7 +257,7 @@ function readJsonObject(bytes: Uint8Array, what: string): { text: string; json: 
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     throw new RegistryError("MANIFEST_INVALID", `${what} is not a JSON object`);
   }
-  return { text, json: json as Record<string, unknown> };
+  return json as Record<string, unknown>;
 }
 
 /** Bytes as text, a byte-order mark kept: JSON.parse then refuses it as Go does, and splices keep every byte. */

@@ -131,6 +131,18 @@ describe("a 2DFS manifest or index that starts with a UTF-8 byte-order mark", ()
       }
     }
   });
+
+  it("is still partitioned when it was stored before the rule, and the partition has no mark", async () => {
+    const img = await pushTdfsImage({ repo: "bom/legacy", tag: "base", cells: [...CELLS] });
+    const bytes = new Uint8Array([0xef, 0xbb, 0xbf, ...new TextEncoder().encode(JSON.stringify(img.indexJson))]);
+    await storeAsBefore("bom/legacy", "v1", bytes, MediaType.OciIndex);
+    expect((await getManifest("bom/legacy", "v1")).bytes).toEqual(bytes);
+    const { res, bytes: part } = await getManifest("bom/legacy", "v1--0.0.1.1");
+    expect(res.status, new TextDecoder().decode(part)).toBe(200);
+    expect([...part.slice(0, 3)]).not.toEqual([0xef, 0xbb, 0xbf]);
+    const index = JSON.parse(new TextDecoder().decode(part)) as { manifests: Desc[] };
+    expect(index.manifests).toHaveLength(img.platforms.length);
+  });
 });
 
 describe("a deeply nested 2DFS image stored before pushes were checked for depth", () => {
