@@ -76,7 +76,7 @@ describe("2dfs-push export, then skopeo and containerd take the partition in", (
   it("exports v1--0.0.0.1 from the local store; skopeo copies it to distribution, containerd pulls it", async () => {
     const dir = join(sandbox.dir, "top");
     const local = await sandbox.json<ExportResult>(["export", `${ref}--0.0.0.1`, dir]);
-    expect(local).toMatchObject({ format: "oci-layout", tag: "v1" });
+    expect(local).toMatchObject({ format: "oci-layout", tag: `${ref}--0.0.0.1` });
     expect(local.platforms[0]!.allotments.map((a) => [a.row, a.col])).toEqual([
       [0, 0],
       [0, 1],
@@ -92,7 +92,7 @@ describe("2dfs-push export, then skopeo and containerd take the partition in", (
     expect(served).toEqual(await readFile(join(dir, "blobs", "sha256", local.digest.slice(7))));
 
     const dest = `${peer.host}/e2e/exported:top`;
-    await skopeo.copy(`oci:${dir}:v1`, `docker://${dest}`, { all: true, preserveDigests: true });
+    await skopeo.copy(`oci:${dir}:${ref}--0.0.0.1`, `docker://${dest}`, { all: true, preserveDigests: true });
     expect(sha256Of(await skopeo.inspectRaw(`docker://${dest}`))).toBe(local.digest);
     await containerd.pull(dest, { platform: PLATFORM });
     await expectFiles(dest, TOP);
@@ -101,7 +101,8 @@ describe("2dfs-push export, then skopeo and containerd take the partition in", (
   it("exports v1--weights from the registry as an OCI archive that ctr image import unpacks", async () => {
     const tar = join(sandbox.dir, "weights.tar");
     const exported = await sandbox.json<ExportResult>(["export", `${ref}--weights`, tar], { env: remoteOnly });
-    expect(exported).toMatchObject({ format: "oci-archive", tag: "v1" });
+    // Named by the whole reference with its label, as `podman load` and `ctr image import` show it.
+    expect(exported).toMatchObject({ format: "oci-archive", tag: `${ref}--weights` });
     expect(exported.platforms[0]!.allotments.map((a) => [a.row, a.col])).toEqual([
       [1, 0],
       [1, 1],
@@ -110,8 +111,6 @@ describe("2dfs-push export, then skopeo and containerd take the partition in", (
     await containerd.ctr([
       "image",
       "import",
-      "--base-name",
-      "e2e/weights",
       "--platform",
       PLATFORM,
       "--snapshotter",
@@ -120,6 +119,7 @@ describe("2dfs-push export, then skopeo and containerd take the partition in", (
     ]);
     const { stdout } = await containerd.ctr(["image", "ls"]);
     expect(stdout).toContain(exported.digest);
-    await expectFiles("e2e/weights:v1", WEIGHTS);
+    expect(stdout).toContain(`${ref}--weights`);
+    await expectFiles(`${ref}--weights`, WEIGHTS);
   });
 });

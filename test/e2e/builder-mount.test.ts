@@ -30,10 +30,7 @@ describe("pushing one model into several repositories of a registry", () => {
 
   beforeAll(async () => {
     sandbox = await cliSandbox();
-    [registry, model] = await Promise.all([
-      startRegistry({ vars: { AUTH_MODE: "none" } }),
-      sandbox.fixture("2x2", "model"),
-    ]);
+    [registry, model] = await Promise.all([startRegistry(), sandbox.fixture("2x2", "model")]);
     // A weight file large enough that sending it again could not hide among manifests.
     await randomFile(join(model, "weights.bin"), WEIGHTS_BYTES);
     const spec = JSON.parse(await readFile(join(model, "2dfs.json"), "utf8")) as { allotments: object[] };

@@ -56,7 +56,7 @@ describe("the packed 2dfs-push installed outside the repository", () => {
     await npm(["install", "--prefix", prefix, tarball], work);
     bin = join(prefix, "node_modules", ".bin", "2dfs-push");
     sandbox = await cliSandbox({ bin });
-    [registry, containerd] = await Promise.all([startRegistry({ vars: { AUTH_MODE: "none" } }), startContainerd()]);
+    [registry, containerd] = await Promise.all([startRegistry(), startContainerd()]);
   });
 
   afterAll(async () => {

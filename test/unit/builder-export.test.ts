@@ -12,6 +12,7 @@ afterEach(async () => {
 
 interface ExportOutput {
   digest: string;
+  tag: string;
   platforms: { allotments: { row: number; col: number; digest: string; size: number; mediaType: string }[] }[];
 }
 
@@ -58,9 +59,18 @@ describe("export", () => {
       "2dfs allotment (1,1)",
     ]);
 
-    const seen = skopeoInspect(`oci:${dest}:v1`);
+    // The layout names the image by its whole reference, partition label included.
+    const name = `${TARGET}--0.0.0.1--0.1.1.1`;
+    expect(exported).toMatchObject({ tag: name });
+    const layoutIndex = JSON.parse(await readFile(path.join(dest, "index.json"), "utf8")) as {
+      manifests: { digest: string; annotations: Record<string, string> }[];
+    };
+    expect(layoutIndex.manifests.map((m) => [m.digest, m.annotations["org.opencontainers.image.ref.name"]])).toEqual([
+      [exported.digest, name],
+    ]);
+    const seen = skopeoInspect(`oci:${dest}:${name}`);
     expect(seen.Layers).toEqual(want.map((a) => a.digest));
-    expect((skopeoInspect(`oci:${dest}:v1`, true).rootfs as { diff_ids: string[] }).diff_ids).toEqual(
+    expect((skopeoInspect(`oci:${dest}:${name}`, true).rootfs as { diff_ids: string[] }).diff_ids).toEqual(
       want.map((a) => a.diffid),
     );
   });
@@ -78,7 +88,8 @@ describe("export", () => {
 
     const layoutDir = path.join(s.dir, "base-layout");
     s.json<ExportOutput>(["export", `${TARGET}--weights`, layoutDir]);
-    const onTop = s.json<BuildOutput>(["build", `oci:${layoutDir}:v1`, "localhost:5000/models/derived:v1"], ctx);
+    // The layout holds one image (named localhost:5000/models/tiny:v1--weights): `oci:DIR` finds it.
+    const onTop = s.json<BuildOutput>(["build", `oci:${layoutDir}`, "localhost:5000/models/derived:v1"], ctx);
     expect([onTop.rebuilt, onTop.cached]).toEqual([0, 4]);
     const index = (await readBlob(onTop.layout, onTop.digest)) as { manifests: { digest: string }[] };
     const manifest = (await readBlob(onTop.layout, index.manifests[0]!.digest)) as {

@@ -2,6 +2,10 @@
  * Push progress for people: on a TTY one cli-progress bar per running upload (bytes, rate, ETA),
  * with finished blobs logged above the bars; elsewhere (CI logs, pipes) plain lines, plus a line
  * every few seconds for each long upload so a log shows it is alive.
+ *
+ * Progress events count bytes handed to the socket, which runs ahead of the registry by whatever
+ * the buffers hold (a whole small blob at once). So an upload is shown at 99 % at most until the
+ * registry has answered for it (blob-done): a bar never sits at 100 % while the upload goes on.
  */
 import { MultiBar, Presets, type SingleBar } from "cli-progress";
 import type { PushEvent } from "./events.ts";
@@ -48,6 +52,11 @@ export function formatBytes(n: number): string {
 
 export function formatSeconds(s: number): string {
   return s < 60 ? `${s.toFixed(1)}s` : `${Math.floor(s / 60)}m${Math.round(s % 60)}s`;
+}
+
+/** Bytes to show for an upload in flight: what was sent, held below 100 % until the registry answers. */
+export function shownOffset(offset: number, size: number): number {
+  return Math.min(offset, Math.floor(size * 0.99));
 }
 
 function formatRate(bytes: number, seconds: number): string {
@@ -100,7 +109,9 @@ class LineReporter implements ProgressReporter {
       const last = this.#lastLine.get(e.digest) ?? 0;
       if (Date.now() - last < this.#intervalMs) return;
       this.#lastLine.set(e.digest, Date.now());
-      this.#write(`pushing  ${shortDigest(e.digest)} ${formatBytes(e.offset)} of ${formatBytes(e.size)}`);
+      const shown = shownOffset(e.offset, e.size);
+      const percent = e.size > 0 ? Math.floor((shown / e.size) * 100) : 0;
+      this.#write(`pushing  ${shortDigest(e.digest)} ${formatBytes(shown)} of ${formatBytes(e.size)} (${percent}%)`);
       return;
     }
     if (e.type === "blob-done") this.#lastLine.delete(e.digest);
@@ -130,7 +141,8 @@ class BarReporter implements ProgressReporter {
 
   onEvent(e: PushEvent): void {
     if (e.type === "blob-start") {
-      const bar = this.#bars.create(e.size, e.offset, this.#payload(e.digest, e.offset, e.size, 0, 0));
+      const shown = shownOffset(e.offset, e.size);
+      const bar = this.#bars.create(e.size, shown, this.#payload(e.digest, shown, e.size, 0, 0));
       this.#running.set(e.digest, { bar, started: performance.now(), startOffset: e.offset });
       return;
     }
@@ -138,7 +150,8 @@ class BarReporter implements ProgressReporter {
       const run = this.#running.get(e.digest);
       if (!run) return;
       const seconds = (performance.now() - run.started) / 1000;
-      run.bar.update(e.offset, this.#payload(e.digest, e.offset, e.size, e.offset - run.startOffset, seconds));
+      const shown = shownOffset(e.offset, e.size);
+      run.bar.update(shown, this.#payload(e.digest, shown, e.size, e.offset - run.startOffset, seconds));
       return;
     }
     if (e.type === "blob-done") {
@@ -147,10 +160,16 @@ class BarReporter implements ProgressReporter {
       this.#running.delete(e.digest);
     }
     const line = lineFor(e);
-    if (line) this.#bars.log(`${line}\n`);
+    if (line) {
+      // MultiBar prints logged lines only at its next redraw, and stop() does not redraw: a line
+      // logged just before the push ends would be lost. Redraw now.
+      this.#bars.log(`${line}\n`);
+      this.#bars.update();
+    }
   }
 
   stop(): void {
+    this.#bars.update();
     this.#bars.stop();
   }
 

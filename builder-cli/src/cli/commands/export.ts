@@ -21,11 +21,24 @@ export async function exportCommand(labeled: string, dest: string, flags: Export
     source: opened.source,
     reference: opened.reference,
     label,
-    tag: opened.tag,
+    tag: layoutRefName(ref, opened.tag, label),
     dest,
     platforms: flags.platform.map(parsePlatform),
   });
   out.result(result, printExport);
+}
+
+/**
+ * The name recorded in the layout's `org.opencontainers.image.ref.name`: the whole reference with
+ * the partition label (`ml/model:v1--jetson`), so `podman load` and `skopeo copy oci:` name the
+ * image after what was exported. A layout source (or a digest) has no name: its tag and label.
+ */
+export function layoutRefName(ref: string, tag: string, label: string): string {
+  if (ref.startsWith("oci:") || ref.includes("@")) return `${tag}--${label}`;
+  const slash = ref.lastIndexOf("/");
+  const colon = ref.lastIndexOf(":");
+  const repo = colon > slash ? ref.slice(0, colon) : ref;
+  return `${repo}:${tag}--${label}`;
 }
 
 function printExport(r: ExportResult): void {
