@@ -108,15 +108,7 @@ describe("2dfs-push export, then skopeo and containerd take the partition in", (
       [1, 1],
     ]);
 
-    await containerd.ctr([
-      "image",
-      "import",
-      "--platform",
-      PLATFORM,
-      "--snapshotter",
-      "native",
-      tar,
-    ]);
+    await containerd.ctr(["image", "import", "--platform", PLATFORM, "--snapshotter", "native", tar]);
     const { stdout } = await containerd.ctr(["image", "ls"]);
     expect(stdout).toContain(exported.digest);
     expect(stdout).toContain(`${ref}--weights`);
