@@ -1,57 +1,57 @@
 /**
- * Manifest and index schemas (zod). They validate what the registry needs to trust: the
+ * Manifest and index schemas (zod/mini, core/zod.ts). They validate what the registry needs to trust: the
  * descriptors it will follow. Unknown fields pass through untouched, because the registry always
  * serves the exact bytes that were pushed and never re-encodes a manifest.
  */
-import { z } from "zod";
+import * as z from "../zod.ts";
 import { isSha256Digest, type Digest } from "./digest.ts";
 import { RegistryError } from "./errors.ts";
 import { JsonTextError, parseJsonDocument } from "./json.ts";
 import { isIndexMediaType, isManifestMediaType, MediaType, type ManifestMediaType } from "./media-types.ts";
 
-const digestSchema = z
-  .string()
-  .refine(isSha256Digest, { message: "must be a sha256 digest" })
-  .transform((s) => s as Digest);
+const digestSchema = z.pipe(
+  z.string().check(z.refine(isSha256Digest, { message: "must be a sha256 digest" })),
+  z.transform((s) => s as Digest),
+);
 
 export const platformSchema = z.looseObject({
   architecture: z.string(),
   os: z.string(),
-  "os.version": z.string().optional(),
-  "os.features": z.array(z.string()).optional(),
-  variant: z.string().optional(),
+  "os.version": z.optional(z.string()),
+  "os.features": z.optional(z.array(z.string())),
+  variant: z.optional(z.string()),
 });
 export type Platform = z.infer<typeof platformSchema>;
 
 export const descriptorSchema = z.looseObject({
-  mediaType: z.string().min(1),
+  mediaType: z.string().check(z.minLength(1)),
   digest: digestSchema,
-  size: z.number().int().nonnegative(),
-  urls: z.array(z.string()).optional(),
-  annotations: z.record(z.string(), z.string()).optional(),
-  artifactType: z.string().optional(),
-  platform: platformSchema.optional(),
+  size: z.int().check(z.nonnegative()),
+  urls: z.optional(z.array(z.string())),
+  annotations: z.optional(z.record(z.string(), z.string())),
+  artifactType: z.optional(z.string()),
+  platform: z.optional(platformSchema),
 });
 export type Descriptor = z.infer<typeof descriptorSchema>;
 
 export const imageManifestSchema = z.looseObject({
   schemaVersion: z.literal(2),
-  mediaType: z.string().optional(),
-  artifactType: z.string().optional(),
+  mediaType: z.optional(z.string()),
+  artifactType: z.optional(z.string()),
   config: descriptorSchema,
   layers: z.array(descriptorSchema),
-  subject: descriptorSchema.optional(),
-  annotations: z.record(z.string(), z.string()).optional(),
+  subject: z.optional(descriptorSchema),
+  annotations: z.optional(z.record(z.string(), z.string())),
 });
 export type ImageManifest = z.infer<typeof imageManifestSchema>;
 
 export const imageIndexSchema = z.looseObject({
   schemaVersion: z.literal(2),
-  mediaType: z.string().optional(),
-  artifactType: z.string().optional(),
+  mediaType: z.optional(z.string()),
+  artifactType: z.optional(z.string()),
   manifests: z.array(descriptorSchema),
-  subject: descriptorSchema.optional(),
-  annotations: z.record(z.string(), z.string()).optional(),
+  subject: z.optional(descriptorSchema),
+  annotations: z.optional(z.record(z.string(), z.string())),
 });
 export type ImageIndex = z.infer<typeof imageIndexSchema>;
 

@@ -11,7 +11,7 @@
  * set, a typo) fails closed: every request is refused with 503 and the reason goes to the Worker
  * log (never to the client), see worker/auth/middleware.ts.
  */
-import { z } from "zod";
+import * as z from "../../core/zod.ts";
 import type { Bindings } from "../env.ts";
 import { PATTERN_RE } from "./glob.ts";
 import { parsePasswordHash, type PasswordHash } from "./password.ts";
@@ -22,64 +22,68 @@ const MIN_SIGNING_KEY_LENGTH = 32;
 /** User names travel in Basic credentials, where the first `:` ends the name. */
 export const USER_NAME_RE = /^[A-Za-z0-9._@-]{1,128}$/;
 
-const userList = z.array(z.string().regex(USER_NAME_RE).or(z.literal("*")));
+const userName = z.string().check(z.regex(USER_NAME_RE));
+const userList = z.array(z.union([userName, z.literal("*")]));
 
-const passwordHash = z.string().transform((text, ctx): PasswordHash => {
-  const parsed = parsePasswordHash(text);
-  if (typeof parsed === "string") {
-    ctx.addIssue({ code: "custom", message: parsed });
-    return z.NEVER;
-  }
-  return parsed;
-});
+const passwordHash = z.pipe(
+  z.string(),
+  z.transform((text: string, ctx): PasswordHash => {
+    const parsed = parsePasswordHash(text);
+    if (typeof parsed === "string") {
+      ctx.issues.push({ code: "custom", message: parsed, input: text });
+      return z.NEVER;
+    }
+    return parsed;
+  }),
+);
 
 const ruleSchema = z.strictObject({
   /** One pattern or several; see glob.ts. */
-  repos: z.union([z.string(), z.array(z.string()).min(1)]).transform((r) => (typeof r === "string" ? [r] : r)),
-  pull: userList.default([]),
-  push: userList.default([]),
-  delete: userList.default([]),
-  anonymousPull: z.boolean().default(false),
+  repos: z.pipe(
+    z.union([z.string(), z.array(z.string()).check(z.minLength(1))]),
+    z.transform((r: string | string[]) => (typeof r === "string" ? [r] : r)),
+  ),
+  pull: z._default(userList, []),
+  push: z._default(userList, []),
+  delete: z._default(userList, []),
+  anonymousPull: z._default(z.boolean(), false),
 });
 
 export const authConfigSchema = z
   .strictObject({
-    users: z.record(z.string().regex(USER_NAME_RE), z.strictObject({ password: passwordHash })),
-    rules: z.array(ruleSchema).default([]),
-    admins: z.array(z.string().regex(USER_NAME_RE)).default([]),
+    users: z.record(userName, z.strictObject({ password: passwordHash })),
+    rules: z._default(z.array(ruleSchema), []),
+    admins: z._default(z.array(userName), []),
     /** Lifetime of access tokens; clients fetch a new one when it runs out. */
-    tokenTtlSeconds: z.number().int().min(30).max(3600).default(300),
+    tokenTtlSeconds: z._default(z.int().check(z.minimum(30), z.maximum(3600)), 300),
     /** Lifetime of refresh tokens (POST /token with access_type=offline). */
-    refreshTokenTtlSeconds: z
-      .number()
-      .int()
-      .min(60)
-      .max(90 * 24 * 3600)
-      .default(7 * 24 * 3600),
+    refreshTokenTtlSeconds: z._default(z.int().check(z.minimum(60), z.maximum(90 * 24 * 3600)), 7 * 24 * 3600),
   })
-  .superRefine((cfg, ctx) => {
-    const known = (name: string) => name === "*" || Object.hasOwn(cfg.users, name);
-    cfg.admins.forEach((name, i) => {
-      if (!known(name)) ctx.addIssue({ code: "custom", path: ["admins", i], message: `unknown user "${name}"` });
-    });
-    cfg.rules.forEach((rule, r) => {
-      for (const action of ["pull", "push", "delete"] as const) {
-        rule[action].forEach((name, i) => {
-          if (!known(name))
-            ctx.addIssue({ code: "custom", path: ["rules", r, action, i], message: `unknown user "${name}"` });
-        });
-      }
-      rule.repos.forEach((p, i) => {
-        if (!PATTERN_RE.test(p)) {
-          ctx.addIssue({
-            code: "custom",
-            path: ["rules", r, "repos", i],
-            message: "patterns use a-z 0-9 . _ - / and *",
+  .check(
+    z.superRefine((cfg, ctx) => {
+      const known = (name: string) => name === "*" || Object.hasOwn(cfg.users, name);
+      cfg.admins.forEach((name, i) => {
+        if (!known(name)) ctx.addIssue({ code: "custom", path: ["admins", i], message: `unknown user "${name}"` });
+      });
+      cfg.rules.forEach((rule, r) => {
+        for (const action of ["pull", "push", "delete"] as const) {
+          rule[action].forEach((name, i) => {
+            if (!known(name))
+              ctx.addIssue({ code: "custom", path: ["rules", r, action, i], message: `unknown user "${name}"` });
           });
         }
+        rule.repos.forEach((p, i) => {
+          if (!PATTERN_RE.test(p)) {
+            ctx.addIssue({
+              code: "custom",
+              path: ["rules", r, "repos", i],
+              message: "patterns use a-z 0-9 . _ - / and *",
+            });
+          }
+        });
       });
-    });
-  });
+    }),
+  );
 
 export type AuthConfig = z.output<typeof authConfigSchema>;
 export type Rule = AuthConfig["rules"][number];

@@ -6,7 +6,7 @@
  * changing the password or removing the user ends it. Each kind is refused where the other is
  * expected.
  */
-import { z } from "zod";
+import * as z from "../../core/zod.ts";
 import { toBase64Url } from "./base64.ts";
 import type { TokenAuth } from "./config.ts";
 import { signJwt, verifyJwt } from "./jwt.ts";
@@ -29,7 +29,7 @@ const accessClaims = z.object({
 const refreshClaims = z.object({
   iss: z.literal(ISSUER),
   use: z.literal("refresh"),
-  sub: z.string().min(1),
+  sub: z.string().check(z.minLength(1)),
   aud: z.string(),
   exp: z.number(),
   nbf: z.number(),
