@@ -1,7 +1,8 @@
 /**
  * `2dfs-push` against our registry with auth on (AUTH_MODE=token, `wrangler dev`): the Docker
  * token flow with credentials from each place the CLI takes them (`--username` with
- * `--password-stdin`, TDFS_USERNAME/TDFS_PASSWORD, `~/.docker/config.json`), and a clear refusal,
+ * `--password-stdin`, TDFS_USERNAME/TDFS_PASSWORD, `~/.docker/config.json`, a docker credential
+ * helper, the containers auth file `skopeo login` writes), and a clear refusal,
  * exit 1, with a wrong password or none, leaving nothing pushed.
  */
 import { mkdir, writeFile } from "node:fs/promises";
@@ -16,6 +17,8 @@ import { cliSandbox, type BuildPushOutput, type CliSandbox, type PushReport } fr
 const USER = "pusher";
 const PASSWORD = "pusher: s3cret pw";
 const CREDS = `${USER}:${PASSWORD}`;
+// Every push here sends the same 2x2 model: after the first, the CLI mounts its blobs from the
+// repository that has them (which takes the same credentials) instead of uploading them again.
 
 async function hashOf(password: string): Promise<string> {
   const { stdout } = await run(process.execPath, [join(REPO_ROOT, "scripts", "hash-password.ts")], { input: password });
@@ -74,7 +77,7 @@ describe("2dfs-push with registry auth (token flow, wrangler dev)", () => {
     const report = await sandbox.json<PushReport>(["push", ref], {
       env: { TDFS_USERNAME: USER, TDFS_PASSWORD: PASSWORD },
     });
-    expect(report.blobsUploaded).toBe(report.blobsTotal);
+    expect(report.blobsUploaded + report.blobsMounted).toBe(report.blobsTotal);
     expect(await pushedDigest(ref)).toBe(report.digest);
   });
 
@@ -85,7 +88,44 @@ describe("2dfs-push with registry auth (token flow, wrangler dev)", () => {
     const auth = Buffer.from(CREDS).toString("base64");
     await writeFile(join(home, ".docker", "config.json"), JSON.stringify({ auths: { [registry.host]: { auth } } }));
     const report = await sandbox.json<PushReport>(["push", ref], { env: { HOME: home } });
-    expect(report.blobsUploaded).toBe(report.blobsTotal);
+    expect(report.blobsUploaded + report.blobsMounted).toBe(report.blobsTotal);
+    expect(await pushedDigest(ref)).toBe(report.digest);
+  });
+
+  it("push with a docker credential helper (credsStore), as Docker Desktop configures it", async () => {
+    const ref = await built("team-a/cred-helper");
+    const dir = join(sandbox.dir, "cred-helper");
+    await mkdir(join(dir, "bin"), { recursive: true });
+    // docker-credential-<name> get: the server on stdin, JSON on stdout.
+    await writeFile(
+      join(dir, "bin", "docker-credential-e2e"),
+      [
+        "#!/bin/sh",
+        "read -r server",
+        `[ "$server" = '${registry.host}' ] || exit 1`,
+        `printf '%s' '${JSON.stringify({ ServerURL: registry.host, Username: USER, Secret: PASSWORD })}'`,
+        "",
+      ].join("\n"),
+      { mode: 0o755 },
+    );
+    await writeFile(join(dir, "config.json"), JSON.stringify({ credsStore: "e2e" }));
+    const report = await sandbox.json<PushReport>(["push", ref], {
+      env: { DOCKER_CONFIG: dir, PATH: `${join(dir, "bin")}:${sandbox.env.PATH}` },
+    });
+    expect(report.blobsUploaded + report.blobsMounted).toBe(report.blobsTotal);
+    expect(await pushedDigest(ref)).toBe(report.digest);
+  });
+
+  it("push with the containers auth file that skopeo login writes ($REGISTRY_AUTH_FILE)", async () => {
+    const ref = await built("team-a/containers-auth");
+    const authFile = join(sandbox.dir, "containers-auth.json");
+    await run(
+      "skopeo",
+      ["login", "--tls-verify=false", "--authfile", authFile, "--username", USER, "--password-stdin", registry.host],
+      { input: PASSWORD },
+    );
+    const report = await sandbox.json<PushReport>(["push", ref], { env: { REGISTRY_AUTH_FILE: authFile } });
+    expect(report.blobsUploaded + report.blobsMounted).toBe(report.blobsTotal);
     expect(await pushedDigest(ref)).toBe(report.digest);
   });
 

@@ -124,12 +124,123 @@ describe("resolveCredentials", () => {
     });
   });
 
-  it("goes anonymous for hosts only a credential helper knows, or none at all", async () => {
-    expect(await resolveCredentials({ registry: "quay.io", env: { HOME: home } })).toBeUndefined();
-    expect(await resolveCredentials({ registry: "other.example", env: { HOME: home } })).toBeUndefined();
+  it("goes anonymous when nothing names the host, or the credsStore helper is not installed", async () => {
+    // credsStore "desktop" applies to every host; its helper is not on this machine.
+    const env = { HOME: home, PATH: "/nonexistent" };
+    expect(await resolveCredentials({ registry: "other.example", env })).toBeUndefined();
     expect(
       await resolveCredentials({ registry: "127.0.0.1:5000", env: { HOME: join(home, "nowhere") } }),
     ).toBeUndefined();
+  });
+
+  it("refuses a credential helper named for the host that is not installed", async () => {
+    await expect(
+      resolveCredentials({ registry: "quay.io", env: { HOME: home, PATH: "/nonexistent" } }),
+    ).rejects.toThrow(
+      /names the credential helper "ecr-login" for quay\.io, but docker-credential-ecr-login is not on PATH/,
+    );
+  });
+
+  describe("credential helpers and the containers auth file", () => {
+    let dir: string;
+    let bin: string;
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), "2dfs-helpers-"));
+      bin = join(dir, "bin");
+      await mkdir(bin);
+      // A helper as docker runs it: `get`, the server on stdin, JSON on stdout, exit 1 when unknown.
+      const helper = (known: Record<string, [string, string]>): string =>
+        [
+          "#!/bin/sh",
+          '[ "$1" = get ] || exit 2',
+          "read -r server",
+          'case "$server" in',
+          ...Object.entries(known).map(
+            ([server, [user, secret]]) =>
+              `  '${server}') printf '%s' '{"ServerURL":"${server}","Username":"${user}","Secret":"${secret}"}' ;;`,
+          ),
+          "  *) echo 'credentials not found in native keychain'; exit 1 ;;",
+          "esac",
+          "",
+        ].join("\n");
+      await writeFile(join(bin, "docker-credential-teststore"), helper({ "store.example:5000": ["sam", "s3"] }), {
+        mode: 0o755,
+      });
+      await writeFile(
+        join(bin, "docker-credential-testhelper"),
+        helper({ "helped.example": ["hal", "h3"], "https://index.docker.io/v1/": ["hubhelper", "hub3"] }),
+        { mode: 0o755 },
+      );
+      await writeFile(
+        join(bin, "docker-credential-tokens"),
+        helper({ "token.example": ["<token>", "an-identity-token"] }),
+        { mode: 0o755 },
+      );
+      await mkdir(join(dir, "docker"));
+      await writeFile(
+        join(dir, "docker", "config.json"),
+        JSON.stringify({
+          auths: { "inline.example": { auth: Buffer.from("ina:line").toString("base64") } },
+          credsStore: "teststore",
+          credHelpers: { "helped.example": "testhelper", "docker.io": "testhelper", "token.example": "tokens" },
+        }),
+      );
+      await mkdir(join(dir, "run", "containers"), { recursive: true });
+      await writeFile(
+        join(dir, "run", "containers", "auth.json"),
+        JSON.stringify({ auths: { "podman.example:8443": { auth: Buffer.from("pod:man").toString("base64") } } }),
+      );
+      await writeFile(
+        join(dir, "explicit.json"),
+        JSON.stringify({ auths: { "podman.example:8443": { auth: Buffer.from("ex:plicit").toString("base64") } } }),
+      );
+    });
+    afterAll(() => rm(dir, { recursive: true, force: true }));
+
+    const env = (): Record<string, string> => ({
+      HOME: join(dir, "home"),
+      DOCKER_CONFIG: join(dir, "docker"),
+      PATH: `${bin}:/usr/bin:/bin`,
+      XDG_RUNTIME_DIR: join(dir, "run"),
+    });
+
+    it("runs the helper credHelpers names for the host, Docker Hub by its v1 URL", async () => {
+      expect(await resolveCredentials({ registry: "helped.example", env: env() })).toEqual({
+        username: "hal",
+        password: "h3",
+        source: "credential-helper",
+      });
+      expect(await resolveCredentials({ registry: "registry-1.docker.io", env: env() })).toMatchObject({
+        username: "hubhelper",
+      });
+    });
+
+    it("prefers an inline auths entry, then asks the credsStore helper", async () => {
+      expect(await resolveCredentials({ registry: "inline.example", env: env() })).toMatchObject({
+        username: "ina",
+        source: "docker-config",
+      });
+      expect(await resolveCredentials({ registry: "store.example:5000", env: env() })).toEqual({
+        username: "sam",
+        password: "s3",
+        source: "credential-helper",
+      });
+    });
+
+    it("passes over identity tokens, and hosts no helper knows reach the containers auth file", async () => {
+      expect(await resolveCredentials({ registry: "token.example", env: env() })).toBeUndefined();
+      expect(await resolveCredentials({ registry: "podman.example:8443", env: env() })).toEqual({
+        username: "pod",
+        password: "man",
+        source: "containers-auth",
+      });
+      expect(await resolveCredentials({ registry: "nobody.example", env: env() })).toBeUndefined();
+    });
+
+    it("reads $REGISTRY_AUTH_FILE before $XDG_RUNTIME_DIR/containers/auth.json", async () => {
+      const e = { ...env(), REGISTRY_AUTH_FILE: join(dir, "explicit.json") };
+      expect(await resolveCredentials({ registry: "podman.example:8443", env: e })).toMatchObject({ username: "ex" });
+    });
   });
 
   it("honours DOCKER_CONFIG", async () => {

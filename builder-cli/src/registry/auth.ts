@@ -20,7 +20,7 @@ export type Challenge =
 
 /** What to tell a user who sent no credentials to a registry that wants some. */
 export const CREDENTIALS_NEEDED =
-  "the registry requires a username and password: use --username with --password-stdin, TDFS_USERNAME/TDFS_PASSWORD, or docker login";
+  "the registry requires a username and password: use --username with --password-stdin, TDFS_USERNAME/TDFS_PASSWORD, or docker, podman or skopeo login";
 
 export class AuthError extends Error {
   constructor(message: string) {
