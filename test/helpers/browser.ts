@@ -5,6 +5,7 @@
  * console; it also records dialogs (alert, confirm), which a page with an injected script would
  * open.
  */
+import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -38,6 +39,9 @@ export interface Browser {
 }
 
 export async function startBrowser(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`browser tests need ${CHROMIUM}: apt-get install -y chromium`);
+  }
   const profile = await mkdtemp(join(tmpdir(), "2dfs-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
