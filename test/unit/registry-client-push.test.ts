@@ -15,7 +15,10 @@ import { AuthError } from "../../builder-cli/src/registry/auth.ts";
 import { BlobLocations } from "../../builder-cli/src/registry/blob-locations.ts";
 import { RegistryClient, type PushEvent, type RegistryClientOptions } from "../../builder-cli/src/registry/client.ts";
 import type { BlobSource, ImageToPush, ManifestToPush } from "../../builder-cli/src/registry/image.ts";
+import { parseImageRef } from "../../builder-cli/src/registry/ref.ts";
 import { SourceError } from "../../builder-cli/src/registry/retry.ts";
+import { copyImage } from "../../builder-cli/src/export/copy.ts";
+import { RegistrySource } from "../../builder-cli/src/store/registry-source.ts";
 import { ociImage, OciLayout, type WrittenImage } from "../helpers/images.ts";
 import {
   startPeerRegistry,
@@ -246,6 +249,41 @@ describe("pushing to the distribution registry", () => {
     }
     expect(uploads(proxy.seen).filter((r) => r.method === "DELETE")).toHaveLength(2);
     expect((await inspect(`docker://${peer.host}/tdfs/fresh:v1`)).Layers).toHaveLength(1);
+  });
+
+  it("copy counts exactly the blobs of the platforms it copies, each once", async () => {
+    const multi = await ociImage()
+      .platforms(["linux/amd64", "linux/arm64"])
+      .randomLayers(1, 150_000)
+      .tag("v1")
+      .write(join(work, "multi"));
+    await client().pushImage("tdfs/multi-src", await toPush(multi, "v1"));
+    proxy.seen.length = 0;
+    const cache = process.env.XDG_CACHE_HOME;
+    process.env.XDG_CACHE_HOME = join(work, "copy-cache");
+    const events: PushEvent[] = [];
+    try {
+      const source = new RegistrySource(parseImageRef(`${proxy.host}/tdfs/multi-src:v1`));
+      const report = await copyImage(source, parseImageRef(`${proxy.host}/tdfs/multi-dst:v1`), undefined, (e) =>
+        events.push(e),
+      );
+      const blobs = multi.platforms.flatMap((p) => [p.config, ...p.layers.map((l) => l.descriptor)]);
+      const unique = new Map(blobs.map((b) => [b.digest, b.size]));
+      expect(report).toMatchObject({ digest: multi.top.digest, blobsTotal: unique.size, blobsUploaded: unique.size });
+      const bytes = [...unique.values()].reduce((n, b) => n + b, 0);
+      const done = events.filter((e) => e.type === "blob-done");
+      expect(done.map((e) => e.digest).sort()).toEqual([...unique.keys()].sort());
+      expect(done.reduce((n, e) => n + e.size, 0)).toBe(bytes);
+      // Distribution ignores the body of a `POST ?digest=`: the one upload that finds this out
+      // sends its blob again by PUT; every other blob is sent once.
+      const probe = uploads(proxy.seen).filter((r) => r.method === "POST" && r.url.includes("digest="));
+      expect(probe).toHaveLength(1);
+      const resent = Number(probe[0]!.contentLength);
+      expect(report.bytesUploaded).toBe(bytes + resent);
+    } finally {
+      if (cache === undefined) delete process.env.XDG_CACHE_HOME;
+      else process.env.XDG_CACHE_HOME = cache;
+    }
   });
 
   it("pushes by digest alone when there is no tag", async () => {

@@ -51,6 +51,8 @@ export class BlobUploader {
   readonly #emit: PushEventHandler;
   /** Whether `POST ?digest=` with a body completes an upload here; unknown until first tried. */
   #singlePost: boolean | undefined;
+  /** Settles when the upload finding out #singlePost has its answer (or failed). */
+  #probe: Promise<void> | undefined;
 
   constructor(t: Transport, registry: string, state: UploadStateStore, opts: UploadOptions, emit: PushEventHandler) {
     this.#t = t;
@@ -217,16 +219,29 @@ export class BlobUploader {
         // A session is used once: after a failed PUT the registry may have dropped it.
         let location = session?.location;
         session = undefined;
+        // One upload finds out whether a POST body counts here; the others wait for the answer
+        // rather than each sending its body twice to a registry that ignores the first.
+        if (!location && this.#singlePost === undefined && this.#probe) await this.#probe;
         if (!location && this.#singlePost !== false) {
-          const url = `/v2/${repo}/blobs/uploads/?digest=${encodeURIComponent(blob.digest)}`;
-          const res = await this.#sendBlob({ method: "POST", url, scopes, headers, expect: [201, 202] }, blob, onBytes);
-          if (res.status === 201) {
-            this.#singlePost = true;
-            return checkDigest(res, blob.digest);
+          let probed: () => void = () => {};
+          if (this.#singlePost === undefined) this.#probe = new Promise<void>((r) => (probed = r));
+          try {
+            const url = `/v2/${repo}/blobs/uploads/?digest=${encodeURIComponent(blob.digest)}`;
+            const res = await this.#sendBlob(
+              { method: "POST", url, scopes, headers, expect: [201, 202] },
+              blob,
+              onBytes,
+            );
+            if (res.status === 201) {
+              this.#singlePost = true;
+              return checkDigest(res, blob.digest);
+            }
+            this.#singlePost = false;
+            restartAt(0);
+            location = this.#session(res).location;
+          } finally {
+            probed();
           }
-          this.#singlePost = false;
-          restartAt(0);
-          location = this.#session(res).location;
         }
         location ??= (await this.#openSession(repo, scopes, onRetry)).location;
         const url = withDigest(location, blob.digest);
