@@ -84,7 +84,7 @@ function clean(path: string): string {
   return path.replace(/^(\.\/|\/)+/, "").replace(/\/$/, "") || ".";
 }
 
-function cString(bytes: Uint8Array, decoder: TextDecoder): string {
+function cString(bytes: Uint8Array, decoder: { decode(b: Uint8Array): string }): string {
   const end = bytes.indexOf(0);
   return decoder.decode(end < 0 ? bytes : bytes.subarray(0, end));
 }
