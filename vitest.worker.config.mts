@@ -17,7 +17,7 @@ export default defineConfig({
         },
         // LOGIN_LIMITER comes from wrangler.toml. This one has the shortest window the binding
         // allows, so a test can wait it out (test/worker/auth-rate-limit.test.ts).
-        ratelimits: { LOGIN_LIMITER_10S: { namespace_id: "9010", simple: { limit: 5, period: 10 } } },
+        ratelimits: { LOGIN_LIMITER_10S: { namespace_id: "9010", simple: { limit: 25, period: 10 } } },
       },
     }),
   ],

@@ -1,10 +1,10 @@
 /**
  * Brute force: every password check for one user name is counted by the Workers Rate Limiting
- * binding (as miniflare runs it inside workerd), and past the limit GET /token, POST /token and
- * Basic credentials on /v2/ answer 429 TOOMANYREQUESTS with Retry-After, the right password
- * included, until the window ends. The first tests use LOGIN_LIMITER exactly as wrangler.toml
- * ships it; the ones that wait for a window to end use LOGIN_LIMITER_10S (vitest.worker.config.mts),
- * the same kind of binding with the shortest period the binding allows.
+ * binding (as miniflare runs it inside workerd), a wrong password five times over, and past the
+ * limit GET /token, POST /token and Basic credentials on /v2/ answer 429 TOOMANYREQUESTS with
+ * Retry-After, the right password included, until the window ends. The first tests use
+ * LOGIN_LIMITER exactly as wrangler.toml ships it; the others use LOGIN_LIMITER_10S
+ * (vitest.worker.config.mts), the same kind of binding with the shortest period it allows.
  *
  * Miniflare aligns windows to the wall clock (a window is `floor(now / period)`), so each burst
  * starts early in a window: a burst split over two windows would see two budgets.
@@ -13,15 +13,18 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { basic, bearer, errorCodeOf, fetchToken, usersWithPasswords, workerWith, type Call } from "./auth-support.ts";
 
-/** wrangler.toml `[[ratelimits]]` LOGIN_LIMITER: `simple = { limit = 60, period = 60 }`. */
-const SHIPPED = { limit: 60, periodMs: 60_000 };
-/** LOGIN_LIMITER_10S in vitest.worker.config.mts. */
-const SHORT = { limit: 5, periodMs: 10_000 };
+/**
+ * wrangler.toml `[[ratelimits]]` LOGIN_LIMITER: `simple = { limit = 300, period = 60 }`, where a
+ * right password costs 1 and a wrong one 5 (worker/auth/login-limit.ts).
+ */
+const SHIPPED = { wrong: 60, right: 300, periodMs: 60_000 };
+/** LOGIN_LIMITER_10S in vitest.worker.config.mts: `{ limit: 25, period: 10 }`. */
+const SHORT = { wrong: 5, right: 25, periodMs: 10_000 };
 
 const RUN = `rl${crypto.randomUUID().slice(0, 6)}`;
 const REPO = `${RUN}/team-a/app`;
 /** One user per test, so no test spends another's budget. */
-const USERS = ["get", "post", "basic", "other", "known", "token", "recover", "ok"].map((u) => `${RUN}-${u}`);
+const USERS = ["get", "post", "basic", "other", "known", "recover", "ok", "mixed"].map((u) => `${RUN}-${u}`);
 const password = (user: string): string => `${user}-right-password`;
 
 let config: string;
@@ -85,7 +88,7 @@ async function expectTooMany(res: Response, retryAfter: string): Promise<void> {
   expect(res.headers.get("Retry-After")).toBe(retryAfter);
 }
 
-describe("the shipped limiter (60 password checks per user name per minute)", () => {
+describe("the shipped limiter (60 wrong or 300 right passwords per user name per minute)", () => {
   it.each([
     ["GET /token", "get"],
     ["POST /token", "post"],
@@ -94,8 +97,8 @@ describe("the shipped limiter (60 password checks per user name per minute)", ()
     const signIn = SIGN_INS[via as SignIn];
     const name = user(who);
     await startOfWindow(SHIPPED.periodMs, 20_000);
-    expect(await statuses(SHIPPED.limit, () => signIn(shipped, name, "wrong"))).toEqual(
-      Array<number>(SHIPPED.limit).fill(401),
+    expect(await statuses(SHIPPED.wrong, () => signIn(shipped, name, "wrong"))).toEqual(
+      Array<number>(SHIPPED.wrong).fill(401),
     );
     await expectTooMany(await signIn(shipped, name, "wrong"), "60");
     // The lock holds for the right password as well: a guesser learns nothing from it.
@@ -110,24 +113,24 @@ describe("the shipped limiter (60 password checks per user name per minute)", ()
     const known = user("known");
     await startOfWindow(SHIPPED.periodMs, 20_000);
     const [forUnknown, forKnown] = await Promise.all([
-      statuses(SHIPPED.limit + 1, () => SIGN_INS["GET /token"](shipped, unknown, "wrong")),
-      statuses(SHIPPED.limit + 1, () => SIGN_INS["GET /token"](shipped, known, "wrong")),
+      statuses(SHIPPED.wrong + 1, () => SIGN_INS["GET /token"](shipped, unknown, "wrong")),
+      statuses(SHIPPED.wrong + 1, () => SIGN_INS["GET /token"](shipped, known, "wrong")),
     ]);
-    const expected = [...Array<number>(SHIPPED.limit).fill(401), 429];
+    const expected = [...Array<number>(SHIPPED.wrong).fill(401), 429];
     expect(forUnknown).toEqual(expected);
     expect(forKnown).toEqual(expected);
   });
 });
 
-describe("a 10-second limiter (5 per window), waited out", () => {
+describe("a 10-second limiter (5 wrong or 25 right per window)", () => {
   it("locks every way of signing in after a burst, keeps issued tokens working, and lets the right password in after the window", async () => {
     const name = user("recover");
     await startOfWindow(SHORT.periodMs, 6_000);
-    // One sign-in for a token, then wrong passwords up to the limit of 5 checks.
+    // One sign-in for a token (1 of 25), then five wrong passwords (5 each) fill the budget.
     const token = (await fetchToken(short, [`repository:${REPO}:pull`], basic(name, password(name)))).token;
-    expect(await statuses(SHORT.limit - 1, () => SIGN_INS["GET /token"](short, name, "wrong"))).toEqual([
-      401, 401, 401, 401,
-    ]);
+    expect(await statuses(SHORT.wrong, () => SIGN_INS["GET /token"](short, name, "wrong"))).toEqual(
+      Array<number>(SHORT.wrong).fill(401),
+    );
     for (const via of Object.keys(SIGN_INS) as SignIn[]) {
       await expectTooMany(await SIGN_INS[via](short, name, password(name)), "60");
     }
@@ -144,12 +147,22 @@ describe("a 10-second limiter (5 per window), waited out", () => {
     }
   }, 30_000);
 
-  it("counts right passwords too: the sixth sign-in within one window is refused", async () => {
+  it("counts right passwords too, at a fifth of a wrong one: 25 sign-ins in a window, then 429", async () => {
     const name = user("ok");
     await startOfWindow(SHORT.periodMs, 6_000);
-    expect(await statuses(SHORT.limit, () => SIGN_INS["GET /token"](short, name, password(name)))).toEqual(
-      Array<number>(SHORT.limit).fill(200),
+    expect(await statuses(SHORT.right, () => SIGN_INS["GET /token"](short, name, password(name)))).toEqual(
+      Array<number>(SHORT.right).fill(200),
     );
+    await expectTooMany(await SIGN_INS["GET /token"](short, name, password(name)), "60");
+  });
+
+  it("adds both up: 4 wrong passwords and 5 right ones fill a window", async () => {
+    const name = user("mixed");
+    await startOfWindow(SHORT.periodMs, 6_000);
+    expect(await statuses(4, () => SIGN_INS["POST /token"](short, name, "wrong"))).toEqual([401, 401, 401, 401]);
+    expect(await statuses(5, () => SIGN_INS["Basic on /v2/"](short, name, password(name)))).toEqual([
+      200, 200, 200, 200, 200,
+    ]);
     await expectTooMany(await SIGN_INS["GET /token"](short, name, password(name)), "60");
   });
 });

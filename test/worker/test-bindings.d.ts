@@ -2,7 +2,7 @@
 declare global {
   namespace Cloudflare {
     interface Env {
-      /** Same kind as wrangler.toml's LOGIN_LIMITER, with the shortest window: 5 per 10 s. */
+      /** Same kind as wrangler.toml's LOGIN_LIMITER, with the shortest window: 25 per 10 s. */
       LOGIN_LIMITER_10S: RateLimit;
     }
   }

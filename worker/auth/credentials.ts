@@ -1,7 +1,7 @@
 /** What a request's Authorization header holds, and checking a user's password. */
 import { fromBase64 } from "./base64.ts";
 import type { TokenAuth } from "./config.ts";
-import { countPasswordCheck } from "./login-limit.ts";
+import { countPasswordCheck, countWrongPassword } from "./login-limit.ts";
 import { HASH_BYTES, verifyPassword, type PasswordHash } from "./password.ts";
 
 export type Credentials =
@@ -34,14 +34,15 @@ export function readCredentials(header: string | undefined): Credentials {
 
 /**
  * Whether `password` is the user's. Each check is counted against the user name first, and
- * refused with 429 past the limit (login-limit.ts). An unknown user costs the same PBKDF2 work
- * as a known one, so timing does not tell which user names exist.
+ * refused with 429 past the limit; a wrong one counts more (login-limit.ts). An unknown user
+ * costs the same PBKDF2 work as a known one, so timing does not tell which user names exist.
  */
 export async function checkPassword(auth: TokenAuth, user: string, password: string): Promise<boolean> {
   await countPasswordCheck(auth.limiter, user);
   const known = Object.hasOwn(auth.config.users, user) ? auth.config.users[user]?.password : undefined;
-  const ok = await verifyPassword(password, known ?? decoy(auth));
-  return ok && known !== undefined;
+  const ok = (await verifyPassword(password, known ?? decoy(auth))) && known !== undefined;
+  if (!ok) await countWrongPassword(auth.limiter, user);
+  return ok;
 }
 
 /** A hash nothing matches, as expensive to check as the configured ones. */
