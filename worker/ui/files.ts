@@ -17,8 +17,20 @@ const RANGE_WINDOW = 64 * 1024;
 const RANGE_READS_MAX = 200;
 /** Listings are cached under this made-up origin, which no request can reach. */
 const CACHE_ORIGIN = "https://file-lists.2dfs-ui.invalid/v1/";
+/** Recent listings also stay in the isolate: the Cache API is per location, and absent on workers.dev. */
+const MEMO_MAX = 64;
+const memo = new Map<string, FileListing>();
 
 export async function listFiles(store: Store, info: BlobInfo): Promise<FileListing> {
+  const remembered = memo.get(info.digest);
+  if (remembered) return remembered;
+  const listing = await cachedListing(store, info);
+  if (memo.size >= MEMO_MAX) memo.delete(memo.keys().next().value ?? "");
+  memo.set(info.digest, listing);
+  return listing;
+}
+
+async function cachedListing(store: Store, info: BlobInfo): Promise<FileListing> {
   const cache = await openCache();
   const key = new Request(CACHE_ORIGIN + info.digest);
   const hit = await cache?.match(key);

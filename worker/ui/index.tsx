@@ -30,7 +30,7 @@ import { FilesPage } from "./pages/files.tsx";
 import { Repositories } from "./pages/repositories.tsx";
 import { Tags, type TagRow } from "./pages/tags.tsx";
 import { pageTarget } from "./path.ts";
-import { cellKey, summarize, type PlatformField } from "./selection.ts";
+import { cellKey, summarize, type PlatformField, type PullTarget } from "./selection.ts";
 import { tagsNewestFirst } from "./tags.ts";
 import { viewerOf, type Viewer } from "./viewer.ts";
 
@@ -108,7 +108,12 @@ ui.get("/*", async (c) => {
 ui.onError((err, c) => {
   const status = err instanceof RegistryError && err.status < 500 ? err.status : 500;
   if (status === 500) console.error("ui error", err);
-  const viewer: Viewer = { authOn: false, staleCredentials: false, mayPull: () => false };
+  const viewer: Viewer = {
+    authOn: false,
+    staleCredentials: false,
+    mayPull: () => false,
+    anonymousMayPull: () => false,
+  };
   const message = err instanceof RegistryError && status < 500 ? err.message : "Something went wrong on our side.";
   return c.html(
     <Layout title="Error" viewer={viewer} crumbs={[]}>
@@ -128,7 +133,7 @@ function page(
   body: JSX.Element,
   viewer?: Viewer,
 ): Response | Promise<Response> {
-  const v = viewer ?? { authOn: false, staleCredentials: false, mayPull: () => false };
+  const v = viewer ?? { authOn: false, staleCredentials: false, mayPull: () => false, anonymousMayPull: () => false };
   return c.html(
     <Layout title={title} viewer={v} crumbs={crumbs}>
       {body}
@@ -233,9 +238,9 @@ async function imagePage(c: Ctx, viewer: Viewer, name: string, tag: string): Pro
   const host = new URL(c.req.url).host;
   const plainHttp = new URL(c.req.url).protocol === "http:";
   const field = fields.get(platform);
-  const summary = field
-    ? summarize(field, rects, usable, { host, plainHttp, repo: name, tag, multiPlatform: image.platforms.length > 1 })
-    : undefined;
+  const target: PullTarget = { host, plainHttp, repo: name, tag, multiPlatform: image.platforms.length > 1 };
+  if (viewer.user && !viewer.anonymousMayPull(name)) target.user = viewer.user;
+  const summary = field ? summarize(field, rects, usable, target) : undefined;
   const { tags } = await tagsNewestFirst(c.env.BLOBS, name);
   const otherTags = tags
     .map((t) => t.tag)
@@ -257,8 +262,7 @@ async function imagePage(c: Ctx, viewer: Viewer, name: string, tag: string): Pro
       {...(compareTag ? { compare: { tag: compareTag, found: previous !== null } } : {})}
       otherTags={otherTags}
       referrers={referrers}
-      host={host}
-      plainHttp={plainHttp}
+      target={target}
     />,
     viewer,
   );

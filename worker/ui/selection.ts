@@ -41,6 +41,8 @@ export interface PullTarget {
   tag: string;
   /** Multi-platform images get `--platform` in every command, for the platform on screen. */
   multiPlatform: boolean;
+  /** The signed-in user, when pulling this repository takes credentials: commands that can ask for a password name them. */
+  user?: string;
 }
 
 export interface SelectionSummary {
@@ -60,6 +62,11 @@ export interface SelectionSummary {
 }
 
 const TAG_MAX = 128;
+/**
+ * `os/arch[/variant]` as runtimes spell them. Platform names come from the image, so one that
+ * could break out of a command line is never put into one.
+ */
+const PLATFORM_RE = /^[a-z0-9][a-z0-9._-]*\/[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)?$/i;
 
 export const cellKey = (row: number, col: number): string => `${row}.${col}`;
 
@@ -98,7 +105,11 @@ export function summarize(
     }
     summary.updateBytes = sum([...layers].filter(([d]) => !held.has(d)).map(([, size]) => size));
   }
-  const problem = problemOf(rects, selected.length, `${target.tag}--${label}`);
+  const problem =
+    problemOf(rects, selected.length, `${target.tag}--${label}`) ??
+    (target.multiPlatform && !PLATFORM_RE.test(field.platform)
+      ? "This platform's name has characters a shell would misread: no command is offered."
+      : undefined);
   if (problem === undefined) summary.commands = pullCommands(target, reference, field.platform, label);
   else summary.problem = problem;
   return summary;
@@ -113,7 +124,10 @@ function problemOf(rects: readonly Rect[], allotments: number, tag: string): str
   return undefined;
 }
 
-/** The commands a user copies; every part comes from the registry's own grammar (names, tags, labels). */
+/**
+ * The commands a user copies. Every part follows a grammar that needs no quoting: names, tags and
+ * labels the registry's, the platform PLATFORM_RE, the host a URL's.
+ */
 export function pullCommands(
   target: PullTarget,
   reference: string,
@@ -127,13 +141,22 @@ export function pullCommands(
     : "";
   const dir = `./${target.repo.split("/").at(-1)}-${label}`;
   const insecure = target.plainHttp;
+  // ctr, podman and skopeo ask for the password of a user named without one; docker and
+  // 2dfs-push use what `docker login` stored.
+  const user = target.user;
   return [
-    { tool: "ctr", text: `ctr image pull${insecure ? " --plain-http" : ""}${plat} ${reference}` },
+    {
+      tool: "ctr",
+      text: `ctr image pull${insecure ? " --plain-http" : ""}${user ? ` --user ${user}` : ""}${plat} ${reference}`,
+    },
     { tool: "docker", text: `docker pull${plat} ${reference}` },
-    { tool: "podman", text: `podman pull${insecure ? " --tls-verify=false" : ""}${plat} ${reference}` },
+    {
+      tool: "podman",
+      text: `podman pull${insecure ? " --tls-verify=false" : ""}${user ? ` --creds ${user}` : ""}${plat} ${reference}`,
+    },
     {
       tool: "skopeo",
-      text: `skopeo copy${insecure ? " --src-tls-verify=false" : ""}${skopeoPlatform} docker://${reference} oci:${dir}:${target.tag}`,
+      text: `skopeo copy${insecure ? " --src-tls-verify=false" : ""}${user ? ` --src-creds ${user}` : ""}${skopeoPlatform} docker://${reference} oci:${dir}:${target.tag}`,
     },
     {
       tool: "2dfs-push",

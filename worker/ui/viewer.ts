@@ -25,11 +25,15 @@ export interface Viewer {
   /** Credentials were sent but are not (or no longer) valid: the client drops its token. */
   staleCredentials: boolean;
   mayPull(repo: string): boolean;
+  /** Whether anyone may pull `repo` without credentials (pull commands then need none). */
+  anonymousMayPull(repo: string): boolean;
 }
 
 export async function viewerOf(c: Context<AppEnv>): Promise<Viewer> {
   const settings = settingsOf(c);
-  if (settings.mode === "none") return { authOn: false, staleCredentials: false, mayPull: () => true };
+  if (settings.mode === "none") {
+    return { authOn: false, staleCredentials: false, mayPull: () => true, anonymousMayPull: () => true };
+  }
   const creds = readCredentials(c.req.header("authorization"));
   let subject: Subject = ANONYMOUS;
   let stale = false;
@@ -49,5 +53,6 @@ export async function viewerOf(c: Context<AppEnv>): Promise<Viewer> {
     ...(subject.kind === "user" ? { user: subject.name } : {}),
     staleCredentials: stale,
     mayPull: (repo) => policy.repositoryActions(subject, repo).has("pull"),
+    anonymousMayPull: (repo) => policy.repositoryActions(ANONYMOUS, repo).has("pull"),
   };
 }

@@ -24,6 +24,7 @@ export function initField(authHeaders: Headers): void {
     tag: root.dataset.tag ?? "",
     multiPlatform: root.dataset.multiPlatform === "1",
   };
+  if (root.dataset.pullUser) target.user = root.dataset.pullUser;
   const partitions: Record<string, string> = {};
   for (const b of root.querySelectorAll<HTMLButtonElement>("#partitions button[data-partition]")) {
     partitions[b.dataset.partition ?? ""] = b.dataset.label ?? "";

@@ -10,7 +10,7 @@ import type { Descriptor } from "../../../core/oci/manifest.ts";
 import type { Rect } from "../../../core/tdfs/label.ts";
 import { formatBytes, shortDigest } from "../format.ts";
 import type { ImageView, PlatformView } from "../images.ts";
-import type { PlatformField, SelectionSummary } from "../selection.ts";
+import type { PlatformField, PullTarget, SelectionSummary } from "../selection.ts";
 import { FieldGrid, SelectionPanel } from "./field.tsx";
 
 export interface ImagePageProps {
@@ -24,8 +24,7 @@ export interface ImagePageProps {
   compare?: { tag: string; found: boolean };
   otherTags: string[];
   referrers: Descriptor[];
-  host: string;
-  plainHttp: boolean;
+  target: PullTarget;
 }
 
 export const ImagePage: FC<ImagePageProps> = (p) => {
@@ -37,9 +36,10 @@ export const ImagePage: FC<ImagePageProps> = (p) => {
       id="image"
       data-repo={image.repo}
       data-tag={image.tag}
-      data-host={p.host}
-      data-plain-http={p.plainHttp ? "1" : "0"}
-      data-multi-platform={image.platforms.length > 1 ? "1" : "0"}
+      data-host={p.target.host}
+      data-plain-http={p.target.plainHttp ? "1" : "0"}
+      data-multi-platform={p.target.multiPlatform ? "1" : "0"}
+      data-pull-user={p.target.user}
       data-compare={p.compare?.found ? p.compare.tag : undefined}
     >
       <h1>

@@ -1,0 +1,109 @@
+/**
+ * The web view's HTTP behaviour inside workerd: security headers on every answer, addresses
+ * (redirects, what names nothing), a shared selection rendered without any script, file lists as
+ * JSON, and, with token auth, a hidden repository answered exactly like a missing one.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import { usersWithPasswords, workerWith } from "./auth-support.ts";
+import { fetchRegistry, pushTdfsImage, type PushedImage } from "./helpers/tdfs-image.ts";
+
+const REPO = `ui/${crypto.randomUUID().slice(0, 8)}`;
+let image: PushedImage;
+
+beforeAll(async () => {
+  image = await pushTdfsImage({
+    repo: REPO,
+    tag: "v1",
+    cells: [
+      { row: 0, col: 0, kind: "gzip" },
+      { row: 0, col: 1, kind: "tar" },
+      { row: 1, col: 1, kind: "zstd" },
+    ],
+    annotations: { "2dfs.partition.first": "0.0.0.1" },
+  });
+});
+
+describe("the web view over HTTP", () => {
+  it("sends a strict Content-Security-Policy and nosniff with pages, assets and refusals alike", async () => {
+    const page = await fetchRegistry(`/ui/${REPO}:v1`);
+    const html = await page.text();
+    const script = /<script src="([^"]+)"/.exec(html)?.[1];
+    const style = /<link rel="stylesheet" href="([^"]+)"/.exec(html)?.[1];
+    expect(script).toMatch(/^\/ui\/_\/app\.[0-9a-f]{12}\.js$/);
+    // No inline script anywhere: the only <script> is the one with a src.
+    expect(html.match(/<script/g)).toHaveLength(1);
+    const answers = [page];
+    for (const path of [script!, style!, "/ui/", "/ui/_/app.000000000000.js", "/ui/Upper:case", `/ui/${REPO}%2fx`]) {
+      answers.push(await fetchRegistry(path));
+    }
+    expect(answers.map((r) => r.status)).toEqual([200, 200, 200, 200, 404, 404, 404]);
+    for (const r of answers) {
+      const csp = r.headers.get("content-security-policy") ?? "";
+      expect(csp).toContain("default-src 'none'");
+      expect(csp).toContain("script-src 'self'");
+      expect(csp).not.toContain("unsafe");
+      expect(r.headers.get("x-content-type-options")).toBe("nosniff");
+    }
+    expect(answers[1]!.headers.get("content-type")).toBe("text/javascript; charset=utf-8");
+    expect(answers[1]!.headers.get("cache-control")).toContain("immutable");
+    expect(page.headers.get("cache-control")).toBe("no-store");
+  });
+
+  it("redirects /ui to /ui/, and a semantic tag to the image with that selection", async () => {
+    const bare = await fetchRegistry("/ui", { redirect: "manual" });
+    expect([bare.status, bare.headers.get("location")]).toEqual([301, "/ui/"]);
+    const labelled = await fetchRegistry(`/ui/${REPO}:v1--first`, { redirect: "manual" });
+    expect([labelled.status, labelled.headers.get("location")]).toEqual([302, `/ui/${REPO}:v1?sel=first`]);
+    expect((await fetchRegistry(`/ui/${REPO}:nope--first`)).status).toBe(404);
+  });
+
+  it("renders a shared selection on the server: tag, bytes and commands need no script", async () => {
+    const html = await (await fetchRegistry(`/ui/${REPO}:v1?sel=0.0.0.1&platform=linux/amd64`)).text();
+    expect(html).toContain(`<code id="sel-ref" data-label="first">registry.test/${REPO}:v1--first</code>`);
+    const base = image.platforms[0]!.baseLayers.reduce((n, l) => n + l.size, 0);
+    const cells = image.allotments.filter((a) => a.row === 0).reduce((n, a) => n + a.blob.size, 0);
+    expect(html).toContain(`id="sel-bytes" data-bytes="${base + cells}"`);
+    expect(html).toContain(`<code>ctr image pull --plain-http registry.test/${REPO}:v1--first</code>`);
+    expect(html).toMatch(/<td class="cell gzip sel"[^>]* data-cell="0.0"/);
+    expect(html).toMatch(/<td class="hole"[^>]* data-r="1" data-c="0"/);
+  });
+
+  it("lists a cell's files as JSON when asked, says why when it cannot, and knows only this repository's blobs", async () => {
+    const at = (row: number, col: number) => image.allotments.find((a) => a.row === row && a.col === col)!;
+    const json = async (digest: string, repo = REPO) => {
+      const r = await fetchRegistry(`/ui/${repo}@${digest}`, { headers: { Accept: "application/json" } });
+      return { status: r.status, body: r.status === 200 ? ((await r.json()) as Record<string, unknown>) : null };
+    };
+    // These test allotments are not real tars: the reader says so instead of guessing.
+    expect(await json(at(0, 1).blob.digest)).toMatchObject({
+      status: 200,
+      body: { listed: false, compression: "none", reason: expect.stringMatching(/not a tar header/) },
+    });
+    expect(await json(at(1, 1).blob.digest)).toMatchObject({
+      body: { listed: false, reason: expect.stringMatching(/zstd/) },
+    });
+    expect((await json(at(0, 0).blob.digest, "ui/other-repo")).status).toBe(404);
+    expect((await json(`sha256:${"0".repeat(64)}`)).status).toBe(404);
+  });
+
+  it("with token auth, answers a hidden repository exactly like a missing one", async () => {
+    const call = workerWith({
+      AUTH_MODE: "token",
+      AUTH_CONFIG: JSON.stringify({
+        users: await usersWithPasswords({ reader: "pw" }),
+        rules: [{ repos: "ui/**", pull: ["reader"] }],
+      }),
+    });
+    const hidden = await call(`/ui/${REPO}:v1`);
+    const missing = await call("/ui/ui/zzzzzzzz:v1");
+    expect([hidden.status, missing.status]).toEqual([404, 404]);
+    expect((await hidden.text()).replaceAll(REPO, "NAME")).toBe(
+      (await missing.text()).replaceAll("ui/zzzzzzzz", "NAME"),
+    );
+    const home = await (await call("/ui/")).text();
+    expect(home).not.toContain(REPO);
+    const signedIn = await call(`/ui/${REPO}:v1`, { headers: { Authorization: `Basic ${btoa("reader:pw")}` } });
+    expect(signedIn.status).toBe(200);
+    expect(await signedIn.text()).toContain('data-pull-user="reader"');
+  });
+});
