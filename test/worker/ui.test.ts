@@ -30,8 +30,8 @@ describe("the web view over HTTP", () => {
     const script = /<script src="([^"]+)"/.exec(html)?.[1];
     const style = /<link rel="stylesheet" href="([^"]+)"/.exec(html)?.[1];
     expect(script).toMatch(/^\/ui\/_\/app\.[0-9a-f]{12}\.js$/);
-    // No inline script anywhere: the only <script> is the one with a src.
-    expect(html.match(/<script/g)).toHaveLength(1);
+    // No inline script anywhere: the one <script> that runs has a src; the others hold JSON data.
+    expect(html.match(/<script(?! type="application\/json")/g)).toHaveLength(1);
     const answers = [page];
     for (const path of [script!, style!, "/ui/", "/ui/_/app.000000000000.js", "/ui/Upper:case", `/ui/${REPO}%2fx`]) {
       answers.push(await fetchRegistry(path));
@@ -66,6 +66,33 @@ describe("the web view over HTTP", () => {
     expect(html).toContain(`<code>ctr image pull --plain-http registry.test/${REPO}:v1--first</code>`);
     expect(html).toMatch(/<td class="cell gzip sel"[^>]* data-cell="0.0"/);
     expect(html).toMatch(/<td class="hole"[^>]* data-r="1" data-c="0"/);
+  });
+
+  it("shows a field past 100 x 100 a window at a time, and costs a selection from every allotment", async () => {
+    const far = await pushTdfsImage({
+      repo: `${REPO}-far`,
+      tag: "v1",
+      cells: [
+        { row: 0, col: 0, kind: "gzip" },
+        { row: 150, col: 120, kind: "tar" },
+      ],
+      single: true,
+    });
+    const page = async (query: string) => (await fetchRegistry(`/ui/${far.repo}:v1?${query}`)).text();
+    const first = await page("sel=0.0.150.120");
+    expect(first.match(/<td [^>]*data-r=/g)).toHaveLength(100 * 100);
+    expect(first).toContain("rows 0–99 of 151, columns 0–99 of 121");
+    const bytes =
+      far.platforms[0]!.baseLayers.reduce((n, l) => n + l.size, 0) +
+      far.allotments.reduce((n, a) => n + a.blob.size, 0);
+    expect(first).toContain(`id="sel-bytes" data-bytes="${bytes}"`);
+    const data = JSON.parse(/<script type="application\/json" class="field-data">([^<]*)<\/script>/.exec(first)![1]!);
+    expect(data.cells.map(([r, c]: [number, number]) => `${r}.${c}`)).toEqual(["0.0", "150.120"]);
+    // Far enough down and right, the window ends at the field's last row and column.
+    const last = await page("r0=500&c0=90");
+    expect(last).toContain("rows 51–150 of 151, columns 21–120 of 121");
+    expect(last).toContain('data-cell="150.120"');
+    expect(last).not.toContain('data-cell="0.0"');
   });
 
   it("lists a cell's files as JSON when asked, says why when it cannot, and knows only this repository's blobs", async () => {

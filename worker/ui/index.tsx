@@ -263,6 +263,8 @@ async function imagePage(c: Ctx, viewer: Viewer, name: string, tag: string): Pro
       otherTags={otherTags}
       referrers={referrers}
       target={target}
+      origin={{ r0: coordinate(c.req.query("r0")), c0: coordinate(c.req.query("c0")) }}
+      query={withoutWindow(new URL(c.req.url).searchParams)}
     />,
     viewer,
   );
@@ -300,6 +302,18 @@ function partitionsOf(annotations: Record<string, string>): {
     )
     .map(([k, v]): [string, string] => [k.slice(NAMED_PARTITION_PREFIX.length), v]);
   return { usable: Object.entries(usable), unusable };
+}
+
+/** A window position from the address: a number from 0, anything else 0. */
+function coordinate(raw: string | undefined): number {
+  return raw !== undefined && /^\d{1,5}$/.test(raw) ? Number(raw) : 0;
+}
+
+function withoutWindow(params: URLSearchParams): URLSearchParams {
+  const out = new URLSearchParams(params);
+  out.delete("r0");
+  out.delete("c0");
+  return out;
 }
 
 /** The selection a shared address names (`?sel=<label>`); a label that does not parse selects nothing. */

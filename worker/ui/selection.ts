@@ -33,6 +33,13 @@ export interface PlatformField {
   previous?: { base: string[]; cells: Map<string, string> };
 }
 
+/** A PlatformField as the page hands it to the client script: compact JSON. */
+export interface FieldData {
+  base: [digest: string, size: number][];
+  cells: [row: number, col: number, digest: string, size: number][];
+  previous?: { base: string[]; cells: [row: number, col: number, digest: string][] };
+}
+
 /** Where the image is pulled from, as the commands spell it. */
 export interface PullTarget {
   host: string;

@@ -6,7 +6,14 @@
  */
 import { parseLabel, selects, type Rect } from "../../../core/tdfs/label.ts";
 import { formatBytes } from "../format.ts";
-import { cellKey, summarize, type CellInfo, type PlatformField, type PullTarget } from "../selection.ts";
+import {
+  cellKey,
+  summarize,
+  type CellInfo,
+  type FieldData,
+  type PlatformField,
+  type PullTarget,
+} from "../selection.ts";
 
 type Headers = () => Promise<Record<string, string>>;
 type Pos = [row: number, col: number];
@@ -45,37 +52,38 @@ export function initField(authHeaders: Headers): void {
   function cellAt([r, c]: Pos): HTMLElement | null {
     return table()?.querySelector<HTMLElement>(`td[data-r="${r}"][data-c="${c}"]`) ?? null;
   }
-  function size(): Pos {
-    const t = table();
-    const rows = t?.tBodies[0]?.rows.length ?? 1;
-    const cols = (t?.tHead?.rows[0]?.cells.length ?? 2) - 1;
-    return [rows, cols];
+  /** The rows and columns on screen: [first row, first column, last row, last column]. */
+  function bounds(): [number, number, number, number] {
+    const d = visibleSection()?.dataset ?? {};
+    const r0 = Number(d.r0 ?? 0);
+    const c0 = Number(d.c0 ?? 0);
+    return [r0, c0, r0 + Number(d.rows ?? 1) - 1, c0 + Number(d.cols ?? 1) - 1];
   }
 
+  const parsed = new WeakMap<HTMLElement, PlatformField>();
+  /** Every allotment of the section's platform, from its JSON block (cells off screen included). */
   function fieldData(section: HTMLElement): PlatformField {
-    const cells: CellInfo[] = [];
-    const previousCells = new Map<string, string>();
-    for (const td of section.querySelectorAll<HTMLElement>("td[data-r]")) {
-      const row = Number(td.dataset.r);
-      const col = Number(td.dataset.c);
-      if (td.dataset.prev) previousCells.set(cellKey(row, col), td.dataset.prev);
-      if (td.dataset.cell === undefined) continue;
-      cells.push({
-        row,
-        col,
-        digest: td.dataset.digest ?? "",
-        size: Number(td.dataset.size),
-        compression: td.dataset.comp ?? "",
-      });
-    }
+    const known = parsed.get(section);
+    if (known) return known;
+    const json = JSON.parse(section.querySelector("script.field-data")?.textContent ?? "{}") as FieldData;
     const data: PlatformField = {
       platform: section.dataset.platform ?? "",
-      base: blobList(section.dataset.base),
-      cells,
+      base: (json.base ?? []).map(([digest, size]) => ({ digest, size })),
+      cells: (json.cells ?? []).map(([row, col, digest, size]): CellInfo => ({
+        row,
+        col,
+        digest,
+        size,
+        compression: "",
+      })),
     };
-    if (section.dataset.prevBase !== undefined) {
-      data.previous = { base: (section.dataset.prevBase ?? "").split(" ").filter(Boolean), cells: previousCells };
+    if (json.previous) {
+      data.previous = {
+        base: json.previous.base,
+        cells: new Map(json.previous.cells.map(([row, col, digest]) => [cellKey(row, col), digest])),
+      };
     }
+    parsed.set(section, data);
     return data;
   }
 
@@ -138,6 +146,14 @@ export function initField(authHeaders: Headers): void {
     else next.delete("sel");
     next.set("platform", platform);
     history.replaceState(null, "", `?${next.toString()}`);
+    // Links that move a large field's window keep the selection and platform.
+    for (const a of root!.querySelectorAll<HTMLAnchorElement>("a[data-window]")) {
+      const q = new URLSearchParams(a.search);
+      const moved = new URLSearchParams(next);
+      moved.set("r0", q.get("r0") ?? "0");
+      moved.set("c0", q.get("c0") ?? "0");
+      a.search = `?${moved.toString()}`;
+    }
     const form = document.querySelector<HTMLFormElement>("#compare-form");
     if (form) {
       const sel = form.elements.namedItem("sel");
@@ -238,7 +254,7 @@ export function initField(authHeaders: Headers): void {
   // Keyboard: arrows move, Enter starts a rectangle (Shift+Enter adds one), Shift+arrows grow it.
   for (const t of root.querySelectorAll<HTMLTableElement>("table.field")) {
     t.addEventListener("keydown", (e) => {
-      const [rows, cols] = size();
+      const [r0, c0, r1, c1] = bounds();
       const moves: Record<string, Pos> = {
         ArrowUp: [-1, 0],
         ArrowDown: [1, 0],
@@ -253,7 +269,7 @@ export function initField(authHeaders: Headers): void {
           keyAnchor = [...cursor];
           rects = [...rects, rect(cursor, cursor)];
         }
-        setCursor([clamp(cursor[0] + move[0], rows), clamp(cursor[1] + move[1], cols)]);
+        setCursor([within(cursor[0] + move[0], r0, r1), within(cursor[1] + move[1], c0, c1)]);
         if (e.shiftKey && keyAnchor) {
           rects = [...rects.slice(0, -1), rect(keyAnchor, cursor)];
           render();
@@ -270,7 +286,10 @@ export function initField(authHeaders: Headers): void {
         render();
       }
     });
-    t.addEventListener("focus", () => setCursor(cursor));
+    t.addEventListener("focus", () => {
+      const [r0, c0, r1, c1] = bounds();
+      setCursor([within(cursor[0], r0, r1), within(cursor[1], c0, c1)]);
+    });
   }
 
   for (const b of root.querySelectorAll<HTMLButtonElement>("#partitions button[data-partition]")) {
@@ -346,16 +365,9 @@ function sameRect(a: Rect | undefined, b: Rect): boolean {
 }
 
 function clamp(n: number, size: number): number {
-  return Math.max(0, Math.min(size - 1, n));
+  return within(n, 0, size - 1);
 }
 
-/** `sha256:…:123 sha256:…:456` -> blobs. */
-function blobList(text: string | undefined): { digest: string; size: number }[] {
-  return (text ?? "")
-    .split(" ")
-    .filter(Boolean)
-    .map((entry) => {
-      const at = entry.lastIndexOf(":");
-      return { digest: entry.slice(0, at), size: Number(entry.slice(at + 1)) };
-    });
+function within(n: number, low: number, high: number): number {
+  return Math.max(low, Math.min(high, n));
 }

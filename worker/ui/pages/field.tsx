@@ -6,15 +6,28 @@
  * panel shows the semantic tag, the bytes a device pulls and the pull commands; the client
  * script keeps them current as cells are selected. A table needs no per-image style, which the
  * Content-Security-Policy would not allow anyway.
+ *
+ * A field may reach row and column 9999, so a page shows at most WINDOW x WINDOW cells at a
+ * time, with links that move the window. What a selection costs is computed from every
+ * allotment, on or off screen: the client reads them from a JSON block (not a script: it never
+ * runs) rather than from the cells.
  */
 import type { FC } from "hono/jsx";
 import { selects, type Rect } from "../../../core/tdfs/label.ts";
 import { formatBytes } from "../format.ts";
 import type { FieldView } from "../images.ts";
-import { cellKey, type PlatformField, type SelectionSummary } from "../selection.ts";
+import { cellKey, type FieldData, type PlatformField, type SelectionSummary } from "../selection.ts";
 
 /** Fields wider than this start zoomed out, so that a 64 × 64 field fits a screen. */
 const COMPACT_COLUMNS = 12;
+/** The most rows, and columns, one page shows. */
+export const WINDOW = 100;
+
+/** The first row and column on screen. */
+export interface GridOrigin {
+  r0: number;
+  c0: number;
+}
 
 export const FieldGrid: FC<{
   platform: string;
@@ -22,19 +35,30 @@ export const FieldGrid: FC<{
   data: PlatformField;
   hidden: boolean;
   rects: readonly Rect[];
-}> = ({ platform, field, data, hidden, rects }) => {
+  origin: GridOrigin;
+  /** The page's address without r0/c0, for the links that move the window. */
+  query: URLSearchParams;
+}> = ({ platform, field, data, hidden, rects, origin, query }) => {
   const byKey = new Map(field.cells.map((c) => [cellKey(c.row, c.col), c]));
-  const rows = [...Array(field.rows).keys()];
-  const cols = [...Array(field.cols).keys()];
+  const r0 = Math.min(origin.r0, Math.max(0, field.rows - WINDOW));
+  const c0 = Math.min(origin.c0, Math.max(0, field.cols - WINDOW));
+  const rows = range(r0, Math.min(field.rows, r0 + WINDOW));
+  const cols = range(c0, Math.min(field.cols, c0 + WINDOW));
   const previous = data.previous;
   return (
     <section
       class="platform-field"
       data-platform={platform}
-      data-base={data.base.map((b) => `${b.digest}:${b.size}`).join(" ")}
-      data-prev-base={previous ? previous.base.join(" ") : undefined}
+      data-r0={r0}
+      data-c0={c0}
+      data-rows={rows.length}
+      data-cols={cols.length}
       hidden={hidden}
     >
+      <script type="application/json" class="field-data" dangerouslySetInnerHTML={{ __html: fieldJson(data) }} />
+      {field.rows > WINDOW || field.cols > WINDOW ? (
+        <WindowNav field={field} r0={r0} c0={c0} shown={[rows.length, cols.length]} query={query} />
+      ) : null}
       <div class="grid-scroll">
         <table
           class={`field zoom-${field.cols > COMPACT_COLUMNS ? 1 : 3}`}
@@ -90,7 +114,7 @@ export const FieldGrid: FC<{
                       data-r={r}
                       data-c={c}
                       data-prev={prev}
-                      title={`(${r},${c}) hole`}
+                      title={`(${r},${c}) hole${changed ? ", changed" : ""}`}
                       role="gridcell"
                     ></td>
                   );
@@ -103,6 +127,61 @@ export const FieldGrid: FC<{
     </section>
   );
 };
+
+/** Links that move the window by half its size; the client keeps their selection current. */
+const WindowNav: FC<{ field: FieldView; r0: number; c0: number; shown: [number, number]; query: URLSearchParams }> = ({
+  field,
+  r0,
+  c0,
+  shown,
+  query,
+}) => {
+  const step = WINDOW / 2;
+  const link = (label: string, r: number, c: number, enabled: boolean) => {
+    const q = new URLSearchParams(query);
+    q.set("r0", String(Math.max(0, r)));
+    q.set("c0", String(Math.max(0, c)));
+    return enabled ? (
+      <a href={`?${q.toString()}`} data-window="1">
+        {label}
+      </a>
+    ) : (
+      <span class="disabled">{label}</span>
+    );
+  };
+  return (
+    <nav class="window" aria-label="Part of the field on screen">
+      <span>
+        rows {r0}–{r0 + shown[0] - 1} of {field.rows}, columns {c0}–{c0 + shown[1] - 1} of {field.cols}
+      </span>{" "}
+      {link("▲ rows", r0 - step, c0, r0 > 0)} {link("▼ rows", r0 + step, c0, r0 + shown[0] < field.rows)}{" "}
+      {link("◀ columns", r0, c0 - step, c0 > 0)} {link("▶ columns", r0, c0 + step, c0 + shown[1] < field.cols)}
+    </nav>
+  );
+};
+
+/** What the client needs to cost any selection (FieldData), as JSON safe inside a <script> element. */
+function fieldJson(data: PlatformField): string {
+  const out: FieldData = {
+    base: data.base.map((b) => [b.digest, b.size]),
+    cells: data.cells.map((c) => [c.row, c.col, c.digest, c.size]),
+  };
+  if (data.previous) {
+    out.previous = {
+      base: data.previous.base,
+      cells: [...data.previous.cells].map(([key, digest]) => {
+        const [row, col] = key.split(".").map(Number) as [number, number];
+        return [row, col, digest];
+      }),
+    };
+  }
+  // `<` never appears raw, so no `</script>` can end the element early.
+  return JSON.stringify(out).replace(/</g, "\\u003c");
+}
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i);
+}
 
 export const SelectionPanel: FC<{ summary: SelectionSummary; compareTag?: string }> = ({ summary, compareTag }) => (
   <section class="selection" id="selection" aria-live="polite">

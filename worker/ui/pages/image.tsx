@@ -11,7 +11,7 @@ import type { Rect } from "../../../core/tdfs/label.ts";
 import { formatBytes, shortDigest } from "../format.ts";
 import type { ImageView, PlatformView } from "../images.ts";
 import type { PlatformField, PullTarget, SelectionSummary } from "../selection.ts";
-import { FieldGrid, SelectionPanel } from "./field.tsx";
+import { FieldGrid, SelectionPanel, type GridOrigin } from "./field.tsx";
 
 export interface ImagePageProps {
   image: ImageView;
@@ -25,6 +25,10 @@ export interface ImagePageProps {
   otherTags: string[];
   referrers: Descriptor[];
   target: PullTarget;
+  /** The part of a large field on screen. */
+  origin: GridOrigin;
+  /** The page's query without the window's position. */
+  query: URLSearchParams;
 }
 
 export const ImagePage: FC<ImagePageProps> = (p) => {
@@ -99,6 +103,8 @@ const FieldArea: FC<ImagePageProps> = (p) => (
             data={p.fields.get(pl.platform)!}
             hidden={pl.platform !== p.platform}
             rects={p.rects}
+            origin={p.origin}
+            query={p.query}
           />
         ) : pl.fieldError ? (
           <p class="problem" hidden={pl.platform !== p.platform}>
