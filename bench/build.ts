@@ -31,7 +31,7 @@ const CORES = os.availableParallelism();
 const LEVEL = 6;
 
 // What a user installs: bundle it as `npm pack` would.
-const bundled = spawnSync(process.execPath, [path.join(ROOT, "builder-cli/scripts/bundle.ts")], { encoding: "utf8" });
+const bundled = spawnSync(process.execPath, [path.join(ROOT, "builder-cli/scripts/bundle.mjs")], { encoding: "utf8" });
 if (bundled.status !== 0) throw new Error(`bundling the CLI failed: ${bundled.stderr}`);
 
 const work = await mkdtemp(path.join(os.tmpdir(), "2dfs-bench-build-"));

@@ -3,7 +3,7 @@
  * Entry point. It checks the Node version before anything else is loaded, so an older Node gets
  * a sentence naming the Node it needs instead of a syntax or missing-API error from deep inside.
  * Its one static import is the check itself (inlined by the bundle); everything else is loaded
- * after it. The packed CLI is this file bundled by scripts/bundle.ts.
+ * after it. The packed CLI is this file bundled by scripts/bundle.mjs.
  */
 import { MIN_NODE, nodeTooOld } from "../src/cli/node-version.ts";
 
