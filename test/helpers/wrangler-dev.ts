@@ -23,6 +23,8 @@ export interface RegistryOptions {
   bare?: boolean;
   /** Where wrangler runs, and so where it reads wrangler.toml and .dev.vars: the repository by default. */
   projectDir?: string;
+  /** More `wrangler dev` arguments, such as `--env-file <path>`. */
+  args?: string[];
   /** Persist R2/KV here and keep it on stop; by default a temp dir that stop() removes. */
   persistDir?: string;
   /** How long to wait for GET /v2/ to answer. */
@@ -74,6 +76,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
     `--persist-to=${persistDir}`,
     "--show-interactive-dev-session=false",
     "--log-level=info",
+    ...(opts.args ?? []),
   ];
   const vars = { ...(opts.bare ? {} : DEFAULT_VARS), ...opts.vars };
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
