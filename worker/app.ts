@@ -12,7 +12,7 @@ import { blobs } from "./routes/blobs.ts";
 import { listing } from "./routes/listing.ts";
 import { manifests } from "./routes/manifests.ts";
 import { uploads } from "./routes/uploads.ts";
-import { createStore } from "./storage/store.ts";
+import { createStore, type Store } from "./storage/store.ts";
 import { ui } from "./ui/index.tsx";
 
 const RESOURCES = [
@@ -25,11 +25,19 @@ const RESOURCES = [
   "/:name{.+}/referrers/:digest",
 ];
 
-export function createApp(): Hono<AppEnv> {
+export interface AppOptions {
+  /** How a request's Store is built; the interleaving harness builds one over a MemoryBucket and a logical clock. */
+  storeFor?: (env: AppEnv["Bindings"]) => Store;
+}
+
+const defaultStore = (env: AppEnv["Bindings"]): Store => createStore({ bucket: env.BLOBS, kv: env.CACHE, vars: env });
+
+export function createApp(options: AppOptions = {}): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
+  const storeFor = options.storeFor ?? defaultStore;
 
   app.use("*", async (c, next) => {
-    c.set("store", createStore(c.env));
+    c.set("store", storeFor(c.env));
     await next();
     c.header("Docker-Distribution-API-Version", "registry/2.0");
   });

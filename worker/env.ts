@@ -1,20 +1,14 @@
 /** The Worker's typed environment: bindings from wrangler.toml and per-request variables. */
 import type { AuthState } from "./auth/middleware.ts";
-import type { GcVars } from "./gc/config.ts";
+import type { Vars } from "./config.ts";
 import type { Store } from "./storage/store.ts";
 
-/** Bindings and vars (wrangler.toml); the collector's own vars are declared with it (GcVars). */
-export interface Bindings extends GcVars {
+/** Bindings, secrets and vars (wrangler.toml); the plain settings are declared and read in config.ts. */
+export interface Bindings extends Vars {
   /** R2: blobs, manifests, tags, upload sessions. The source of truth (strongly consistent). */
   BLOBS: R2Bucket;
   /** KV: caches of immutable, content-addressed results only (eventually consistent). */
   CACHE: KVNamespace;
-  /** Largest PATCH body clients should send; advertised as OCI-Chunk-Max-Length. */
-  CHUNK_MAX_BYTES?: string;
-  /** Blobs up to this size are put into the Workers Cache API on GET. */
-  CACHE_MAX_BLOB_BYTES?: string;
-  /** How long an idle upload session lives, in seconds. */
-  UPLOAD_TTL_SECONDS?: string;
   /** "token" (the default: closed) or "none" (open, only when asked for): see docs/auth.md. */
   AUTH_MODE?: string;
   /** Users, password hashes and access rules (JSON); a secret in production. */

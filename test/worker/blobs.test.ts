@@ -207,14 +207,17 @@ describe("DELETE /v2/<name>/blobs/<digest>", () => {
 });
 
 describe("blob storage", () => {
-  it("stores a blob's bytes once under blobs/ with a link per repository", async () => {
+  it("stores a blob's bytes once, recorded under blobs/, with a link per repository naming the same copy", async () => {
     const { repo, bytes, digest } = await storedBlob();
     const other = uniqueRepo("blobs");
     await registry.pushBlob(other, bytes);
     expect(await blobObjects(digest)).toHaveLength(1);
     expect(await isLinked(repo, digest)).toBe(true);
     expect(await isLinked(other, digest)).toBe(true);
-    const obj = await env.BLOBS.get(keys.blob(digest));
+    const loc = (await env.BLOBS.head(keys.blob(digest)))!.customMetadata!.loc!;
+    for (const r of [repo, other])
+      expect((await env.BLOBS.head(keys.blobLink(r, digest)))!.customMetadata!.loc).toBe(loc);
+    const obj = await env.BLOBS.get(loc);
     expect(new Uint8Array(await obj!.arrayBuffer())).toEqual(bytes);
   });
 });

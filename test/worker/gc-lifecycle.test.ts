@@ -1,6 +1,6 @@
 /**
- * The collector's lifecycle duties and its running modes: expired upload sessions and their R2
- * multipart uploads, data objects of chunked uploads, derived objects past their TTL, runs bounded
+ * The collector's lifecycle duties and its running modes: expired upload sessions and the pieces
+ * they held, data objects nothing names, derived objects past their TTL, runs bounded
  * by an operation budget that resume from a saved cursor, the admin route and the cron handler.
  */
 import { createScheduledController } from "cloudflare:test";
@@ -53,7 +53,7 @@ async function session(uuid: string): Promise<UploadSession> {
   return (await (await env.BLOBS.get(keys.upload(uuid)))!.json()) as UploadSession;
 }
 
-/** A blob sent in chunks (more than one multipart part), so its bytes live in a `data/` object. */
+/** A blob sent through an upload session, so its bytes live in a piece under `data/`. */
 async function chunkedBlob(repo: string): Promise<{ digest: Digest; size: number }> {
   const big = new Uint8Array(10 * MiB + 100);
   big.set(crypto.getRandomValues(new Uint8Array(32))); // each call its own blob
@@ -68,31 +68,29 @@ async function chunkedBlob(repo: string): Promise<{ digest: Digest; size: number
 describe("upload sessions and data objects", () => {
   beforeEach(wipeBucket);
 
-  it("removes expired sessions with their tails and aborts their multipart upload, and keeps live ones", async () => {
+  it("removes expired sessions, then the pieces they held, and keeps live ones with theirs", async () => {
     const expired = await openSession(REPO);
-    await patch(REPO, expired, new Uint8Array(1000)); // a tail only
-    await patch(REPO, expired, new Uint8Array(10 * MiB + 500)); // one full multipart part, then a tail
+    await patch(REPO, expired, new Uint8Array(1000));
+    await patch(REPO, expired, new Uint8Array(2 * MiB + 500));
     const old = await session(expired);
-    expect(old.uploadId).toBeDefined();
+    expect(old.pieces).toHaveLength(2);
     // Two days without a request: the session is past the 24 h upload TTL.
     const stale = { ...old, created: Date.now() - 2 * DAY, updated: Date.now() - 2 * DAY };
     await env.BLOBS.put(keys.upload(expired), JSON.stringify(stale));
     const live = await openSession(REPO);
     await patch(REPO, live, new Uint8Array(700));
-    const tailKeys = await keysUnder(keys.uploadTailPrefix(expired));
-    expect(tailKeys.size).toBe(1);
+    const livePieces = (await session(live)).pieces.map((p) => p.key);
+    expect(await keysUnder(keys.piecesPrefix(expired))).toEqual(new Set(old.pieces.map((p) => p.key)));
     await tick();
 
     const report = await collect(env.BLOBS, NOW);
 
     expect(await keysUnder(keys.upload(expired))).toEqual(new Set());
-    // The aborted multipart upload takes no more parts.
-    const mpu = env.BLOBS.resumeMultipartUpload(keys.data(expired), old.uploadId!);
-    await expect(mpu.uploadPart(2, new Uint8Array(10))).rejects.toThrow();
+    expect(await keysUnder(keys.piecesPrefix(expired))).toEqual(new Set());
     expect((await call(`/v2/${REPO}/blobs/uploads/${live}`)).status).toBe(204);
-    expect(await env.BLOBS.head(keys.uploadTail(live, 700))).not.toBeNull();
-    expect(report.freed.uploads.objects).toBe(2); // the session state and its tail
-    expect(report.freed.uploads.bytes).toBeGreaterThanOrEqual(old.partSize + 1500);
+    expect(await keysUnder(keys.piecesPrefix(live))).toEqual(new Set(livePieces));
+    expect(report.freed.uploads.objects).toBe(1); // the session state
+    expect(report.freed.data).toEqual({ objects: 2, bytes: 2 * MiB + 1500 });
   });
 
   it("frees the data objects of an unreferenced chunked blob and of an orphan, and keeps the one an image uses", async () => {
@@ -106,7 +104,7 @@ describe("upload sessions and data objects", () => {
       config: { mediaType: MediaType.OciConfig, digest: config.digest, size: config.bytes.byteLength },
       layers: [{ mediaType: MediaType.OciLayerGzip, digest: used.digest, size: used.size }],
     });
-    // A completed multipart object that never became a blob (the Worker died before adopting it).
+    // A data object that never became a blob (the Worker died before committing it).
     const orphan = keys.data(crypto.randomUUID());
     await env.BLOBS.put(orphan, new Uint8Array(4096));
     const usedLoc = (await env.BLOBS.head(keys.blob(used.digest)))!.customMetadata!.loc!;
@@ -117,7 +115,8 @@ describe("upload sessions and data objects", () => {
     const dry = await collect(env.BLOBS, NOW, { dryRun: true });
     const report = await collect(env.BLOBS, NOW);
 
-    expect(await keysUnder(keys.dataPrefix)).toEqual(new Set([usedLoc]));
+    const configLoc = (await env.BLOBS.head(keys.blob(config.digest)))!.customMetadata!.loc!;
+    expect(await keysUnder(keys.dataPrefix)).toEqual(new Set([usedLoc, configLoc]));
     expect(await env.BLOBS.head(keys.blob(unused.digest))).toBeNull();
     expect(await pullDigest(REPO, used.digest)).toBe(used.digest);
     expect(report.freed.data).toEqual({ objects: 2, bytes: unused.size + 4096 });

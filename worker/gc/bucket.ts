@@ -2,18 +2,19 @@
  * The bucket as the collector sees it: the few R2 operations it uses, each one counted, so that an
  * invocation can stop before the platform's per-invocation subrequest limit and resume later.
  */
+import type { Bucket } from "../storage/bucket.ts";
 
 /** R2 deletes at most this many keys per call. */
 const DELETE_BATCH = 1000;
 
 export type ListInclude = ("httpMetadata" | "customMetadata")[];
 
-export class GcBucket {
-  readonly raw: R2Bucket;
+export class GcBucket implements Bucket {
+  readonly raw: Bucket;
   readonly limit: number;
   operations = 0;
 
-  constructor(raw: R2Bucket, limit: number) {
+  constructor(raw: Bucket, limit: number) {
     this.raw = raw;
     this.limit = limit;
   }
@@ -43,30 +44,25 @@ export class GcBucket {
     return this.raw.head(key);
   }
 
-  async get(key: string): Promise<R2ObjectBody | null> {
+  async get(key: string, options?: R2GetOptions): Promise<R2ObjectBody | null> {
     this.operations++;
-    return this.raw.get(key);
+    return this.raw.get(key, options);
   }
 
-  async put(key: string, value: ArrayBuffer | Uint8Array | string | null, options?: R2PutOptions): Promise<void> {
+  async put(
+    key: string,
+    value: ReadableStream | ArrayBuffer | ArrayBufferView | string | null,
+    options?: R2PutOptions,
+  ): Promise<R2Object | null> {
     this.operations++;
-    await this.raw.put(key, value, options);
+    return this.raw.put(key, value, options);
   }
 
-  async delete(keys: readonly string[]): Promise<void> {
-    for (let i = 0; i < keys.length; i += DELETE_BATCH) {
+  async delete(keys: string | readonly string[]): Promise<void> {
+    const list = typeof keys === "string" ? [keys] : keys;
+    for (let i = 0; i < list.length; i += DELETE_BATCH) {
       this.operations++;
-      await this.raw.delete(keys.slice(i, i + DELETE_BATCH));
-    }
-  }
-
-  /** Aborts an R2 multipart upload; one that already completed or was aborted is left as it is. */
-  async abortMultipart(key: string, uploadId: string): Promise<void> {
-    this.operations++;
-    try {
-      await this.raw.resumeMultipartUpload(key, uploadId).abort();
-    } catch {
-      // Nothing left to free.
+      await this.raw.delete(list.slice(i, i + DELETE_BATCH));
     }
   }
 }

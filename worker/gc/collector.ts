@@ -47,6 +47,8 @@
  *   `gc/state` and stops; the next invocation continues with the same cutoff. A unit always runs
  *   to its end, so every invocation makes progress. A dry run keeps nothing and changes nothing.
  */
+import type { Bucket } from "../storage/bucket.ts";
+import { systemClock, type Clock } from "../storage/clock.ts";
 import { keys } from "../storage/keys.ts";
 import { GcBucket } from "./bucket.ts";
 import type { GcConfig } from "./config.ts";
@@ -73,16 +75,21 @@ export interface CollectOptions {
   dryRun?: boolean;
   /** The clock (ms); tests move it. */
   now?: number;
+  /** The wall clock that intent notes expire by; the harness substitutes a logical one. */
+  clock?: Clock;
   hooks?: GcHooks;
 }
 
-export async function collect(raw: R2Bucket, config: GcConfig, options: CollectOptions = {}): Promise<GcReport> {
+export async function collect(raw: Bucket, config: GcConfig, options: CollectOptions = {}): Promise<GcReport> {
   const dryRun = options.dryRun ?? false;
-  const now = options.now ?? Date.now();
+  const clock = options.clock ?? systemClock;
+  const now = options.now ?? clock.now();
   const bucket = new GcBucket(raw, config.maxOperations);
   const state = (!dryRun && (await loadState(bucket))) || newState(dryRun, now, config);
   const ctx: GcContext = {
     bucket,
+    runId: state.runId,
+    clock,
     config,
     dryRun,
     cutoff: state.cutoff,

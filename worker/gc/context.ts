@@ -2,6 +2,7 @@
 import type { GcBucket } from "./bucket.ts";
 import type { GcConfig } from "./config.ts";
 import type { GcReport } from "./report.ts";
+import type { Clock } from "../storage/clock.ts";
 
 /**
  * Points between phases where a test can act (push, mount) to make a race happen at a known
@@ -12,10 +13,16 @@ export interface GcHooks {
   afterMark?(repository: string): Promise<void>;
   /** After every repository was swept, before the links that keep blobs alive are listed. */
   beforeBlobs?(): Promise<void>;
+  /** After a collection wrote its intent to delete data, before it looks at references again. */
+  afterIntent?(): Promise<void>;
 }
 
 export interface GcContext {
   bucket: GcBucket;
+  /** Names this collection's intent notes (worker/storage/intent.ts). */
+  runId: string;
+  /** The wall clock that intent notes expire by (the harness substitutes a logical one). */
+  clock: Clock;
   config: GcConfig;
   dryRun: boolean;
   /** Only objects uploaded before this instant (ms) may be deleted: the run's start minus the grace period. */

@@ -1,11 +1,13 @@
 /**
  * The registry-wide phases, run after every repository was swept: expired upload sessions,
- * derived objects nobody asked for, blobs no repository links, and data objects nothing owns.
- * Each phase walks its prefix one listing page at a time, so that a run can stop between pages
- * and continue from the last key it handled.
+ * derived objects nobody asked for, blob records no repository links, and data objects nothing
+ * names. Each phase walks its prefix one listing page at a time, so that a run can stop between
+ * pages and continue from the last key it handled.
  */
 import type { Digest } from "../../core/oci/digest.ts";
-import { digestFromKey, keys } from "../storage/keys.ts";
+import { blobInfoFromMeta } from "../storage/blobs.ts";
+import { clearIntent, INTENT_MARGIN_MS, INTENT_TTL_MS, writeIntent } from "../storage/intent.ts";
+import { dataIdOf, digestFromKey, keys } from "../storage/keys.ts";
 import type { UploadSession } from "../storage/uploads.ts";
 import { isOld, type GcContext } from "./context.ts";
 import { listRepositories } from "./repositories.ts";
@@ -17,6 +19,7 @@ export const GLOBAL_PHASES: readonly GlobalPhase[] = ["uploads", "derived", "blo
 /** Facts a phase computes once per invocation, before its first page. */
 export interface InvocationMemo {
   liveBlobs?: Set<Digest>;
+  /** Data ids that a record, a link or a session names. */
   liveData?: Set<string>;
   /** Upload sessions seen in this invocation: uuid -> still alive. */
   sessions: Map<string, boolean>;
@@ -52,8 +55,9 @@ async function page(ctx: GcContext, prefix: string, after: string | undefined, w
 const next = (p: R2Objects): string | undefined => (p.truncated ? p.objects.at(-1)?.key : undefined);
 
 /**
- * Upload sessions idle for longer than the upload TTL are over: their R2 multipart upload is
- * aborted and their state and tail objects deleted. A tail whose session is gone is deleted too.
+ * Upload sessions idle for longer than the upload TTL are over: their state is deleted, and with
+ * it their claim on their pieces, which the data phase then frees. A session being closed or
+ * cancelled is judged the same way: the request that owns it has long finished.
  */
 async function uploadsPage(
   ctx: GcContext,
@@ -63,30 +67,17 @@ async function uploadsPage(
   const p = await page(ctx, keys.uploadsPrefix, after, false);
   const doomed: string[] = [];
   for (const o of p.objects) {
-    const [uuid, ...rest] = o.key.slice(keys.uploadsPrefix.length).split("/");
-    if (!uuid) continue;
-    if (rest.length === 0) {
-      const alive = await judgeSession(ctx, o);
-      memo.sessions.set(uuid, alive);
-      if (!alive) doomed.push(o.key);
-      continue;
-    }
-    // A tail sorts after its session, so the session was judged already, unless an earlier
-    // invocation did: then it is alive only if it is still there.
-    const alive =
-      memo.sessions.get(uuid) ??
-      ((await ctx.bucket.head(keys.upload(uuid))) !== null && !ctx.wouldDelete.sessions.has(uuid));
+    const uuid = o.key.slice(keys.uploadsPrefix.length);
+    if (!uuid || uuid.includes("/")) continue;
+    const alive = await judgeSession(ctx, o);
     memo.sessions.set(uuid, alive);
-    if (!alive && isOld(ctx, o)) {
-      tally(ctx.report, "uploads", o.size);
-      doomed.push(o.key);
-    }
+    if (!alive) doomed.push(o.key);
   }
   if (!ctx.dryRun) await ctx.bucket.delete(doomed);
   return next(p);
 }
 
-/** Whether a session is alive; an expired one is counted, and its multipart upload aborted. */
+/** Whether a session is alive; an expired one is counted with the pieces it held. */
 async function judgeSession(ctx: GcContext, obj: R2Object): Promise<boolean> {
   const got = await ctx.bucket.get(obj.key);
   if (!got) return false;
@@ -98,11 +89,8 @@ async function judgeSession(ctx: GcContext, obj: R2Object): Promise<boolean> {
   }
   const lastUsed = typeof session?.updated === "number" ? session.updated : obj.uploaded.getTime();
   if (ctx.now - lastUsed <= ctx.config.uploadTtlMs) return true;
-  // Parts already sent sit in R2's multipart storage until the upload is aborted.
-  tally(ctx.report, "uploads", obj.size + (session?.parts?.length ?? 0) * (session?.partSize ?? 0));
-  const uuid = obj.key.slice(keys.uploadsPrefix.length);
-  if (ctx.dryRun) ctx.wouldDelete.sessions.add(uuid);
-  else if (session?.uploadId) await ctx.bucket.abortMultipart(keys.data(uuid), session.uploadId);
+  tally(ctx.report, "uploads", obj.size);
+  if (ctx.dryRun) ctx.wouldDelete.sessions.add(obj.key.slice(keys.uploadsPrefix.length));
   return false;
 }
 
@@ -127,9 +115,10 @@ async function derivedPage(ctx: GcContext, after: string | undefined): Promise<s
 }
 
 /**
- * A blob is live while any repository links it. The links are listed here, after every
- * repository was swept, never remembered from the mark: a push or mount that linked a blob since
- * then wrote a link this listing sees.
+ * A blob record is kept while any repository links the blob. The links are listed here, after
+ * every repository was swept, never remembered from the mark. Deleting a record frees nothing by
+ * itself (its bytes go in the data phase, once nothing names them) and costs only deduplication:
+ * a racing push that recreates it, or that linked the bytes already, is safe (docs/storage.md).
  */
 async function blobsPage(ctx: GcContext, after: string | undefined, memo: InvocationMemo): Promise<string | undefined> {
   if (!memo.liveBlobs) {
@@ -151,45 +140,77 @@ async function blobsPage(ctx: GcContext, after: string | undefined, memo: Invoca
 async function linkedBlobs(ctx: GcContext): Promise<Set<Digest>> {
   const live = new Set<Digest>();
   for (const name of await listRepositories(ctx.bucket)) {
-    for await (const o of ctx.bucket.listAll(keys.blobLinksPrefix(name))) {
-      if (!ctx.wouldDelete.links.has(o.key)) live.add(digestFromKey(o.key));
+    for await (const o of ctx.bucket.listAll(keys.blobLinksPrefix(name), ["customMetadata"])) {
+      const d = digestFromKey(o.key);
+      if (!ctx.wouldDelete.links.has(o.key) && blobInfoFromMeta(d, o.customMetadata)) live.add(d);
     }
   }
   return live;
 }
 
 /**
- * A data object (the bytes of a chunked upload) is live while a stored blob points to it or an
- * upload session owns it. A blob deleted in the previous phase leaves its data object here.
+ * A data object is live while a record, a link or an upload session names its id. One that is
+ * old enough and named by nothing is deleted by the intent protocol (worker/storage/intent.ts):
+ * the page's candidates are written down first, then everything that names data is listed again,
+ * and only what is still unnamed goes. A push that links bytes in between either shows up in the
+ * second listing or reads the intent and does not rely on them.
  */
 async function dataPage(ctx: GcContext, after: string | undefined, memo: InvocationMemo): Promise<string | undefined> {
-  memo.liveData ??= await ownedData(ctx);
+  memo.liveData ??= await namedData(ctx);
   const p = await page(ctx, keys.dataPrefix, after, false);
-  const doomed: string[] = [];
+  const candidates = new Map<string, R2Object[]>();
   for (const o of p.objects) {
-    if (memo.liveData.has(o.key) || !isOld(ctx, o)) continue;
-    tally(ctx.report, "data", o.size);
-    doomed.push(o.key);
+    const id = dataIdOf(o.key);
+    if (id === undefined || memo.liveData.has(id) || !isOld(ctx, o)) continue;
+    candidates.set(id, [...(candidates.get(id) ?? []), o]);
   }
-  if (!ctx.dryRun) await ctx.bucket.delete(doomed);
+  if (candidates.size === 0) return next(p);
+  if (ctx.dryRun) {
+    for (const objs of candidates.values()) for (const o of objs) tally(ctx.report, "data", o.size);
+    return next(p);
+  }
+  const expires = ctx.clock.now() + INTENT_TTL_MS;
+  await writeIntent(ctx.bucket, ctx.runId, { expires, keys: [], data: [...candidates.keys()] });
+  try {
+    await ctx.hooks.afterIntent?.();
+    const named = await namedData(ctx);
+    const doomed = [...candidates].filter(([id]) => !named.has(id)).flatMap(([, objs]) => objs);
+    // Pieces before the table or single object that names them, so that a table never outlives its pieces.
+    doomed.sort((a, b) => Number(isHead(a.key)) - Number(isHead(b.key)));
+    if (ctx.clock.now() < expires - INTENT_MARGIN_MS) {
+      for (const o of doomed) tally(ctx.report, "data", o.size);
+      await ctx.bucket.delete(doomed.map((o) => o.key));
+    }
+  } finally {
+    await clearIntent(ctx.bucket, ctx.runId);
+  }
   return next(p);
 }
 
-async function ownedData(ctx: GcContext): Promise<Set<string>> {
-  const owned = new Set<string>();
+/** The object a record or link names: a blob's single object or its piece table. */
+function isHead(key: string): boolean {
+  const rest = key.slice(keys.dataPrefix.length);
+  return !rest.includes("/") || rest.endsWith("/table");
+}
+
+/** Every data id a record, a non-withdrawn link or an upload session names. */
+async function namedData(ctx: GcContext): Promise<Set<string>> {
+  const named = new Set<string>();
+  const add = (meta: Record<string, string> | undefined) => {
+    const id = meta?.state === "withdrawn" ? undefined : dataIdOf(meta?.loc ?? "");
+    if (id !== undefined) named.add(id);
+  };
   for await (const o of ctx.bucket.listAll(keys.blobsPrefix, ["customMetadata"])) {
-    const loc = o.customMetadata?.loc;
-    if (loc?.startsWith(keys.dataPrefix) && !ctx.wouldDelete.blobs.has(o.key)) owned.add(loc);
+    if (!ctx.wouldDelete.blobs.has(o.key)) add(o.customMetadata);
   }
-  let cursor: string | undefined;
-  do {
-    // Sessions only: the delimiter folds each session's tails into one prefix.
-    const p = await ctx.bucket.list({ prefix: keys.uploadsPrefix, delimiter: "/", ...(cursor ? { cursor } : {}) });
-    for (const o of p.objects) {
-      const uuid = o.key.slice(keys.uploadsPrefix.length);
-      if (!ctx.wouldDelete.sessions.has(uuid)) owned.add(keys.data(uuid));
+  for (const name of await listRepositories(ctx.bucket)) {
+    for await (const o of ctx.bucket.listAll(keys.blobLinksPrefix(name), ["customMetadata"])) {
+      if (!ctx.wouldDelete.links.has(o.key)) add(o.customMetadata);
     }
-    cursor = p.truncated ? p.cursor : undefined;
-  } while (cursor);
-  return owned;
+  }
+  for await (const o of ctx.bucket.listAll(keys.uploadsPrefix)) {
+    const uuid = o.key.slice(keys.uploadsPrefix.length);
+    if (!ctx.wouldDelete.sessions.has(uuid)) named.add(uuid);
+  }
+  return named;
 }

@@ -3,7 +3,11 @@
  * racing push needed. A repository is one unit of work: it is marked and swept in one invocation.
  */
 import type { Digest } from "../../core/oci/digest.ts";
-import { digestFromKey, keys } from "../storage/keys.ts";
+import { RegistryError } from "../../core/oci/errors.ts";
+import { BlobStore, blobInfoFromMeta } from "../storage/blobs.ts";
+import { systemClock } from "../storage/clock.ts";
+import { clearIntent, INTENT_MARGIN_MS, INTENT_TTL_MS, writeIntent } from "../storage/intent.ts";
+import { digestFromKey, keys, subjectFromReferrerKey } from "../storage/keys.ts";
 import type { GcBucket, ListInclude } from "./bucket.ts";
 import { isOld, type GcContext } from "./context.ts";
 import { tally, type Category } from "./report.ts";
@@ -68,7 +72,7 @@ async function snapshot(bucket: GcBucket, name: string): Promise<Snapshot> {
   const root = keys.allReferrersPrefix(name);
   for await (const o of bucket.listAll(root, WITH_METADATA)) {
     referrerRecords.push(o);
-    const subject: Digest = `sha256:${o.key.slice(root.length).split("/")[0]}`;
+    const subject = subjectFromReferrerKey(name, o.key);
     referrersBySubject.set(subject, [...(referrersBySubject.get(subject) ?? []), digestFromKey(o.key)]);
   }
   const fieldFacts: R2Object[] = [];
@@ -84,26 +88,27 @@ function storedSource(bucket: GcBucket, snap: Snapshot): WalkSource {
       if (!obj) return null;
       return { mediaType: obj.httpMetadata?.contentType ?? "", bytes: new Uint8Array(await obj.arrayBuffer()) };
     },
-    field: (d) => readField(bucket, d),
+    field: (d) => readField(bucket, snap, d),
     referrersOf: (d) => snap.referrersBySubject.get(d) ?? [],
   };
 }
 
-/** A field's bytes from the global blob store: the blob key itself, or the data object it points to. */
-async function readField(bucket: GcBucket, d: Digest): Promise<Uint8Array | null> {
-  let obj = await bucket.get(keys.blob(d));
-  if (!obj) return null;
-  const loc = obj.customMetadata?.loc;
-  if (loc && loc !== keys.blob(d)) {
-    await obj.body.cancel();
-    obj = await bucket.get(loc);
-    if (!obj) return null;
+/** A field's bytes, from where the repository's link (or else the global record) says they are. */
+async function readField(bucket: GcBucket, snap: Snapshot, d: Digest): Promise<Uint8Array | null> {
+  const link = snap.links.get(d);
+  const info =
+    (link && blobInfoFromMeta(d, link.customMetadata)) ??
+    blobInfoFromMeta(d, (await bucket.head(keys.blob(d)))?.customMetadata);
+  if (!info) return null;
+  if (info.size > FIELD_MAX_BYTES) {
+    throw new UnreadableError(`field ${d} is ${info.size} bytes, more than the ${FIELD_MAX_BYTES} a collection reads`);
   }
-  if (obj.size > FIELD_MAX_BYTES) {
-    await obj.body.cancel();
-    throw new UnreadableError(`field ${d} is ${obj.size} bytes, more than the ${FIELD_MAX_BYTES} a collection reads`);
+  try {
+    return new Uint8Array(await new Response(await new BlobStore(bucket, systemClock).open(info)).arrayBuffer());
+  } catch (e) {
+    if (e instanceof RegistryError && e.code === "BLOB_UNKNOWN") return null;
+    throw e;
   }
-  return new Uint8Array(await obj.arrayBuffer());
 }
 
 /** Deletes (or, in a dry run, counts) every object of the repository that the mark did not reach and that is old enough. */
@@ -137,11 +142,20 @@ async function sweep(ctx: GcContext, snap: Snapshot, marks: Marks): Promise<Buri
     }
     buried.push({ ...entry, body });
   }
-  const unchanged = await stillAsSnapshot(ctx.bucket, snap.name, buried);
-  const deleting = buried.filter((b) => unchanged.has(b.obj.key));
-  for (const b of buried) if (!unchanged.has(b.obj.key)) tally(ctx.report, b.category, -b.obj.size, -1);
-  await ctx.bucket.delete(deleting.map((b) => b.obj.key));
-  return deleting;
+  // Name what is about to go in an intent first: a push that rewrites one of these keys after the
+  // check below reads the note and writes it again once this sweep is done (worker/storage/intent.ts).
+  const doomedKeys = buried.map((b) => b.obj.key);
+  const expires = ctx.clock.now() + INTENT_TTL_MS;
+  if (doomedKeys.length > 0) await writeIntent(ctx.bucket, ctx.runId, { expires, keys: doomedKeys, data: [] });
+  try {
+    const unchanged = await stillAsSnapshot(ctx.bucket, snap.name, buried);
+    const deleting = ctx.clock.now() < expires - INTENT_MARGIN_MS ? buried.filter((b) => unchanged.has(b.obj.key)) : [];
+    for (const b of buried) if (!deleting.includes(b)) tally(ctx.report, b.category, -b.obj.size, -1);
+    await ctx.bucket.delete(deleting.map((b) => b.obj.key));
+    return deleting;
+  } finally {
+    if (doomedKeys.length > 0) await clearIntent(ctx.bucket, ctx.runId);
+  }
 }
 
 /**

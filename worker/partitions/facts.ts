@@ -10,8 +10,7 @@ import type { ImageManifest } from "../../core/oci/manifest.ts";
 import { layerMediaTypeFor } from "../../core/oci/media-types.ts";
 import { FieldError, parseField, type Allotment, type Field } from "../../core/tdfs/field.ts";
 import { checkFieldConfig, findFieldLayer, type AllotmentFacts } from "../../core/tdfs/partition.ts";
-import { blobInfoFromMeta, type BlobInfo } from "../storage/blobs.ts";
-import { digestFromKey, keys } from "../storage/keys.ts";
+import type { BlobInfo } from "../storage/blobs.ts";
 import type { Store } from "../storage/store.ts";
 
 /** A field with its allotments' facts, as stored under `_fields/`. */
@@ -22,8 +21,6 @@ export interface FieldFacts {
 
 /** A field blob larger than this is refused: 10,000 allotments take about 1.5 MB. */
 const FIELD_MAX_BYTES = 32 * 1024 * 1024;
-/** Up to this many allotments are checked with one HEAD each; more, by listing the repository's links. */
-const HEAD_CHECK_MAX = 256;
 
 /**
  * Validates a pushed 2DFS manifest (field parses, config has layers - 1 diff_ids, every allotment
@@ -34,7 +31,6 @@ const HEAD_CHECK_MAX = 256;
 export async function recordFieldFacts(store: Store, name: string, manifest: ImageManifest): Promise<void> {
   const fieldLayer = findFieldLayer(manifest);
   if (!fieldLayer) return;
-  const key = keys.fieldFacts(name, fieldLayer.digest);
   const [fieldBytes, configBytes] = await Promise.all([
     readBlob(store, name, fieldLayer.digest, FIELD_MAX_BYTES),
     readBlob(store, name, manifest.config.digest, FIELD_MAX_BYTES),
@@ -63,12 +59,11 @@ export async function recordFieldFacts(store: Store, name: string, manifest: Ima
     facts[digest] = { size: info.size, mediaType: layerMediaTypeFor(info.compression) };
   }
   const record: FieldFacts = { field, facts };
-  await store.bucket.put(key, JSON.stringify(record), { httpMetadata: { contentType: "application/json" } });
+  await store.facts.put(name, fieldLayer.digest, record);
 }
 
 export async function loadFieldFacts(store: Store, name: string, fieldDigest: Digest): Promise<FieldFacts | null> {
-  const obj = await store.bucket.get(keys.fieldFacts(name, fieldDigest));
-  return obj ? ((await obj.json()) as FieldFacts) : null;
+  return store.facts.get<FieldFacts>(name, fieldDigest);
 }
 
 async function readBlob(store: Store, name: string, digest: Digest, max: number): Promise<Uint8Array> {
@@ -78,29 +73,10 @@ async function readBlob(store: Store, name: string, digest: Digest, max: number)
   return new Uint8Array(await new Response(await store.blobs.open(info)).arrayBuffer());
 }
 
-/** The repository's links for the given allotments, by HEAD for a few or by listing for many. */
-async function allotmentInfos(store: Store, name: string, allotments: Allotment[]): Promise<Map<Digest, BlobInfo>> {
-  const wanted = new Set(allotments.map((a) => `sha256:${a.digest}` as Digest));
-  const out = new Map<Digest, BlobInfo>();
-  if (wanted.size <= HEAD_CHECK_MAX) {
-    await Promise.all(
-      [...wanted].map(async (d) => {
-        const info = await store.blobs.stat(name, d);
-        if (info) out.set(d, info);
-      }),
-    );
-    return out;
-  }
-  const prefix = keys.blobLinksPrefix(name);
-  let cursor: string | undefined;
-  do {
-    const page = await store.bucket.list({ prefix, include: ["customMetadata"], ...(cursor ? { cursor } : {}) });
-    for (const o of page.objects) {
-      const d = digestFromKey(o.key);
-      if (!wanted.has(d)) continue;
-      out.set(d, blobInfoFromMeta(d, keys.blob(d), o.customMetadata, o.size));
-    }
-    cursor = page.truncated ? page.cursor : undefined;
-  } while (cursor);
-  return out;
+/** The repository's links for the given allotments. */
+function allotmentInfos(store: Store, name: string, allotments: Allotment[]): Promise<Map<Digest, BlobInfo>> {
+  return store.blobs.statMany(
+    name,
+    allotments.map((a) => `sha256:${a.digest}` as Digest),
+  );
 }

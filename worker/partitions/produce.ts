@@ -6,7 +6,7 @@
  * on a miss compute from the recorded field facts -> persist derived objects -> remember in KV.
  * A computed answer is immutable (fixed by its inputs), which is exactly what KV may hold.
  */
-import { sha256, type Digest } from "../../core/oci/digest.ts";
+import type { Digest } from "../../core/oci/digest.ts";
 import { RegistryError } from "../../core/oci/errors.ts";
 import { imageIndexSchema, imageManifestSchema, type ImageManifest } from "../../core/oci/manifest.ts";
 import { isIndexMediaType } from "../../core/oci/media-types.ts";
@@ -20,7 +20,6 @@ import {
   type Rect,
 } from "../../core/tdfs/label.ts";
 import { findFieldLayer, partitionIndex, partitionManifest, type Content } from "../../core/tdfs/partition.ts";
-import { kvKeys } from "../storage/keys.ts";
 import type { StoredManifest } from "../storage/manifests.ts";
 import type { Store } from "../storage/store.ts";
 import { loadFieldFacts, recordFieldFacts } from "./facts.ts";
@@ -45,7 +44,7 @@ export async function producePartition(store: Store, name: string, tag: string):
   const baseDigest = await store.manifests.resolveTag(name, split.base);
   if (!baseDigest) throw notFound(`base tag "${split.base}" of semantic tag "${tag}" does not exist`, { tag });
   // A label seen before is answered from KV without reading the image: as cheap as a plain GET.
-  const labelKey = await cacheKey(name, baseDigest, `label:${split.label}`);
+  const labelKey = await store.partitionCache.key(name, baseDigest, `label:${split.label}`);
   const seen = await cached(store, name, labelKey);
   if (seen) return seen;
 
@@ -63,7 +62,7 @@ export async function producePartition(store: Store, name: string, tag: string):
   }
   // Any label that selects the same cells shares one computation.
   const canonical = canonicalSelection(rects);
-  const selectionKey = await cacheKey(name, baseDigest, `selection:${canonical}`);
+  const selectionKey = await store.partitionCache.key(name, baseDigest, `selection:${canonical}`);
   const same = await cached(store, name, selectionKey);
   if (same) {
     await remember(store, labelKey, same);
@@ -80,21 +79,16 @@ export async function producePartition(store: Store, name: string, tag: string):
   return answer;
 }
 
-async function cacheKey(name: string, baseDigest: Digest, what: string): Promise<string> {
-  return kvKeys.partition((await sha256(`${name}\n${baseDigest}\n${what}`)).slice(7));
-}
-
 /** A partition remembered in KV, if its derived objects are still stored (the collector may have taken them). */
 async function cached(store: Store, name: string, key: string): Promise<StoredManifest | null> {
-  const entry = await store.cache.get<CachedPartition>(key, "json");
+  const entry = await store.partitionCache.get<CachedPartition>(key);
   if (!entry || !(await store.derived.touchManifest(name, entry.digest))) return null;
   return { digest: entry.digest, mediaType: entry.mediaType, bytes: new TextEncoder().encode(entry.body) };
 }
 
 async function remember(store: Store, key: string, m: StoredManifest): Promise<void> {
   const entry: CachedPartition = { digest: m.digest, mediaType: m.mediaType, body: new TextDecoder().decode(m.bytes) };
-  // KV allows one write a second per key; a lost race writes the same immutable value anyway.
-  await store.cache.put(key, JSON.stringify(entry)).catch(() => undefined);
+  await store.partitionCache.put(key, entry);
 }
 
 /**

@@ -17,7 +17,13 @@ blobs.on(["GET", "HEAD"], "/:name{.+}/blobs/:digest", async (c) => {
   // The link is checked on every request, cached or not: a blob deleted from this repository or
   // collected is not served again from an edge cache that still holds its bytes.
   // Partition configs are derived objects, fetched by digest like any blob.
-  const info = (await store.blobs.stat(name, digest)) ?? (await store.derived.statBlob(name, digest));
+  // A HEAD usually comes from a client about to skip an upload: vouch keeps the link from being
+  // collected under it (worker/storage/blobs.ts).
+  const linked =
+    c.req.method === "HEAD"
+      ? await store.blobs.vouch(name, digest, store.config.gc.graceMs / 2)
+      : await store.blobs.stat(name, digest);
+  const info = linked ?? (await store.derived.statBlob(name, digest));
   if (!info) throw new RegistryError("BLOB_UNKNOWN", undefined, { digest });
   // The cached response is a full 200: a ranged or conditional GET is answered from R2 instead.
   const cacheable = c.req.method === "GET" && !rangeHeader && !ifNoneMatch;

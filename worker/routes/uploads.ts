@@ -1,6 +1,8 @@
 /**
  * Blob uploads: monolithic (POST ?digest= with a body), sessions (POST then PATCH* then PUT),
- * cross-repository mounts, and the reference `tdfs` builder's POST ?digest= with no body.
+ * cross-repository mounts, and the reference `tdfs` builder's POST ?digest= with no body. The
+ * storage layer (worker/storage/uploads.ts, blobs.ts) makes each of them safe against racing
+ * requests; the routes only read the protocol's headers.
  */
 import { Hono } from "hono";
 import type { Context } from "hono";
@@ -12,12 +14,9 @@ import { mayMountFromAnywhere, mayPull } from "../auth/middleware.ts";
 import type { AppEnv } from "../env.ts";
 import { absolute, contentLength, hasBody, repoName, uploadRange } from "../http.ts";
 import { R2_SINGLE_PUT_MAX, type BlobInfo } from "../storage/blobs.ts";
-import type { UploadSession } from "../storage/uploads.ts";
+import { outOfOrder, type Loaded, type UploadSession } from "../storage/uploads.ts";
 
 export const uploads = new Hono<AppEnv>();
-
-/** Under Cloudflare's 100 MB request-body limit on Free and Pro zones, with room for headers. */
-const DEFAULT_CHUNK_MAX = 95_000_000;
 
 uploads.post("/:name{.+}/blobs/uploads/", async (c) => {
   const name = repoName(c);
@@ -28,34 +27,36 @@ uploads.post("/:name{.+}/blobs/uploads/", async (c) => {
     const from = c.req.query("from");
     // With `from`, the blob must be in that repository, which the caller may pull; without it, any
     // stored copy will do, for a caller who may pull everything (worker/auth/middleware.ts).
-    let info: BlobInfo | null = null;
+    let committed: BlobInfo | null = null;
     if (from) {
       const source = validateName(from);
-      if (mayPull(c, source)) info = await store.blobs.stat(source, digest);
+      if (mayPull(c, source) && (await store.blobs.stat(source, digest)))
+        committed = await store.blobs.commit(name, digest);
     } else if (mayMountFromAnywhere(c)) {
-      info = await store.blobs.statGlobal(digest);
+      committed = await store.blobs.commit(name, digest);
     }
-    if (info) return created(c, name, await linkBlob(c, name, info));
+    if (committed) return created(c, name, await touched(c, name, committed));
     // Not mountable: the spec says to answer as for a new upload session.
   }
   const digestParam = c.req.query("digest");
   if (digestParam !== undefined && hasBody(c.req.raw)) {
     const digest = parseDigest(digestParam);
-    return created(c, name, await linkBlob(c, name, await storeWhole(c, name, digest, undefined)));
+    return created(c, name, await touched(c, name, await storeWhole(c, name, digest)));
   }
   // A POST ?digest=<bare hex> with no body (the tdfs builder) opens a session like any other.
-  const session = await store.uploads.create(name);
-  return sessionResponse(c, session, 202);
+  const loaded = await store.uploads.create(name);
+  return sessionResponse(c, loaded.session, 202);
 });
 
 uploads.get("/:name{.+}/blobs/uploads/:uuid", async (c) => {
-  const session = await c.var.store.uploads.get(repoName(c), uploadTarget(c).uuid);
+  const { session } = await c.var.store.uploads.get(repoName(c), uploadTarget(c).uuid);
   return sessionResponse(c, session, 204);
 });
 
 uploads.patch("/:name{.+}/blobs/uploads/:uuid", async (c) => {
   const store = c.var.store;
-  const session = await store.uploads.get(repoName(c), uploadTarget(c).uuid);
+  const loaded = await store.uploads.get(repoName(c), uploadTarget(c).uuid);
+  const { session } = loaded;
   const length = contentLength(c.req.raw);
   let expected = length;
   const cr = c.req.header("content-range");
@@ -65,16 +66,7 @@ uploads.patch("/:name{.+}/blobs/uploads/:uuid", async (c) => {
     const start = Number(m[1]);
     const end = Number(m[2]);
     if (start !== session.offset || end < start) {
-      throw new RegistryError(
-        "RANGE_INVALID",
-        "chunk is out of order",
-        { expectedStart: session.offset, contentRange: cr },
-        {
-          Location: absolute(c, `/v2/${session.repo}/blobs/uploads/${session.uuid}`),
-          Range: uploadRange(session.offset),
-          "Docker-Upload-UUID": session.uuid,
-        },
-      );
+      throw withLocation(c, session, outOfOrder(session, "chunk is out of order", { contentRange: cr }));
     }
     expected = end - start + 1;
     if (length !== undefined && length !== expected) {
@@ -84,47 +76,46 @@ uploads.patch("/:name{.+}/blobs/uploads/:uuid", async (c) => {
       });
     }
   }
-  const next = await store.uploads.append(session, c.req.raw.body, expected, cr === undefined);
-  return sessionResponse(c, next, 202);
+  try {
+    const next = await store.uploads.append(loaded, c.req.raw.body, expected);
+    return sessionResponse(c, next.session, 202);
+  } catch (e) {
+    throw e instanceof RegistryError && e.code === "RANGE_INVALID" ? withLocation(c, session, e) : e;
+  }
 });
 
 uploads.put("/:name{.+}/blobs/uploads/:uuid", async (c) => {
   const name = repoName(c);
   const store = c.var.store;
   const target = uploadTarget(c);
-  const session = await store.uploads.get(name, target.uuid);
+  const loaded = await store.uploads.get(name, target.uuid);
   const digestParam = target.query("digest");
   if (digestParam === undefined) {
-    throw new RegistryError("DIGEST_INVALID", "closing an upload needs ?digest=", { uuid: session.uuid });
+    throw new RegistryError("DIGEST_INVALID", "closing an upload needs ?digest=", { uuid: loaded.session.uuid });
   }
   const digest = parseDigest(digestParam);
   let info: BlobInfo;
-  if (session.offset === 0 && hasBody(c.req.raw)) {
-    // The whole blob in the closing request: store it in one pass, as a monolithic upload.
+  if (loaded.session.offset === 0 && hasBody(c.req.raw)) {
+    // The whole blob in the closing request: store it in one pass, as a monolithic upload, once
+    // this request owns the session (a racing PATCH, PUT or DELETE then gets 404).
+    const claimed = await store.uploads.claimForClose(loaded);
     try {
-      info = await storeWhole(c, name, digest, session);
+      info = await storeWhole(c, name, digest);
     } finally {
-      await store.uploads.cancel(session);
+      await store.uploads.release(claimed);
     }
   } else {
-    let s = session;
-    if (hasBody(c.req.raw)) {
-      try {
-        s = await store.uploads.append(session, c.req.raw.body, contentLength(c.req.raw));
-      } catch (e) {
-        if (e instanceof RegistryError && e.code === "SIZE_INVALID") await store.uploads.cancel(session);
-        throw e;
-      }
-    }
-    info = await store.uploads.complete(s, digest);
+    let current: Loaded = loaded;
+    if (hasBody(c.req.raw)) current = await store.uploads.append(loaded, c.req.raw.body, contentLength(c.req.raw));
+    info = await store.uploads.complete(current, digest);
   }
-  return created(c, name, await linkBlob(c, name, info));
+  return created(c, name, await touched(c, name, info));
 });
 
 uploads.delete("/:name{.+}/blobs/uploads/:uuid", async (c) => {
   const store = c.var.store;
-  const session = await store.uploads.get(repoName(c), uploadTarget(c).uuid);
-  await store.uploads.cancel(session);
+  const loaded = await store.uploads.get(repoName(c), uploadTarget(c).uuid);
+  await store.uploads.cancel(loaded);
   return c.body(null, 204);
 });
 
@@ -140,36 +131,40 @@ function uploadTarget(c: Context<AppEnv>): { uuid: string; query(name: string): 
 }
 
 /**
- * Stores a blob that arrives whole in one request. With a known length up to R2's single-put
- * limit it streams straight to its final key, hashed natively on the way; otherwise it goes
- * through a session's multipart path.
+ * Stores and commits a blob that arrives whole in one request. With a known length up to R2's
+ * single-put limit it streams straight into one object, hashed natively on the way; otherwise it
+ * goes through a session of its own.
  */
-async function storeWhole(
-  c: Context<AppEnv>,
-  name: string,
-  digest: Digest,
-  existing: UploadSession | undefined,
-): Promise<BlobInfo> {
+async function storeWhole(c: Context<AppEnv>, name: string, digest: Digest): Promise<BlobInfo> {
   const store = c.var.store;
   const length = contentLength(c.req.raw);
   const body = c.req.raw.body;
   if (length !== undefined && length <= R2_SINGLE_PUT_MAX && body) {
-    return store.blobs.putStream(digest, body, length);
+    return store.blobs.putStream(name, digest, body, length);
   }
-  const session = existing ?? (await store.uploads.create(name));
+  const loaded = await store.uploads.create(name);
+  let appended: Loaded;
   try {
-    const appended = await store.uploads.append(session, body, length);
-    return await store.uploads.complete(appended, digest);
+    appended = await store.uploads.append(loaded, body, length);
   } catch (e) {
-    await store.uploads.cancel(session).catch(() => undefined);
+    await store.uploads.cancel(loaded).catch(() => undefined);
     throw e;
   }
+  return store.uploads.complete(appended, digest);
 }
 
-async function linkBlob(c: Context<AppEnv>, name: string, info: BlobInfo): Promise<BlobInfo> {
-  await c.var.store.blobs.link(name, info);
+/** The repository exists once it holds a blob. */
+async function touched(c: Context<AppEnv>, name: string, info: BlobInfo): Promise<BlobInfo> {
   await c.var.store.catalog.touch(name);
   return info;
+}
+
+/** A 416 with the session's Location, so that a client can resume where the registry is. */
+function withLocation(c: Context<AppEnv>, session: UploadSession, e: RegistryError): RegistryError {
+  return new RegistryError(e.code, e.message, e.detail, {
+    ...e.headers,
+    Location: absolute(c, `/v2/${session.repo}/blobs/uploads/${session.uuid}`),
+  });
 }
 
 function created(c: Context<AppEnv>, name: string, info: BlobInfo): Response {
@@ -190,7 +185,7 @@ function sessionResponse(c: Context<AppEnv>, session: UploadSession, status: 202
       Location: absolute(c, `/v2/${session.repo}/blobs/uploads/${session.uuid}`),
       Range: uploadRange(session.offset),
       "Docker-Upload-UUID": session.uuid,
-      "OCI-Chunk-Max-Length": String(Number(c.env.CHUNK_MAX_BYTES ?? DEFAULT_CHUNK_MAX)),
+      "OCI-Chunk-Max-Length": String(c.var.store.config.chunkMaxBytes),
       "Content-Length": "0",
     },
   });

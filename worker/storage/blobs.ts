@@ -1,21 +1,33 @@
 /**
- * Blob storage: bytes stored once per digest under `blobs/`, linked into repositories. A link
- * carries what a reader needs (size, compression, where the bytes are), so serving a blob costs
- * one HEAD of the link and one ranged GET of the bytes.
+ * Blob storage. Bytes are written once, under a fresh `data/<id>` that no other request writes,
+ * and never overwritten. A blob is *committed* into a repository by the protocol in `commit`
+ * (docs/storage.md): the global record `blobs/<alg>/<hex>` is created only if absent, so every
+ * repository converges on one copy, and the repository's link carries the location of the bytes
+ * it relies on. The collector keeps every `data/<id>` that a record or a link names.
  */
 import type { Digest } from "../../core/oci/digest.ts";
 import { hexOf, toHex } from "../../core/oci/digest.ts";
 import { RegistryError } from "../../core/oci/errors.ts";
 import { sniffCompression, type Compression } from "../../core/oci/media-types.ts";
-import { keys } from "./keys.ts";
+import { deleteAll, IF_ABSENT, ifUnchanged, listAll, type Bucket } from "./bucket.ts";
+import { dataIdOf, keys } from "./keys.ts";
 import { bodyEndedEarly, digestOf, peek } from "./streams.ts";
+import type { Clock } from "./clock.ts";
+import { intentBlocks } from "./intent.ts";
 
-export interface BlobInfo {
+/**
+ * Where a blob's bytes are: one object (`pieces` 1, `loc` is its key), or several pieces in
+ * order (`loc` is the key of their table, data/<id>/table).
+ */
+export interface BlobLocation {
+  loc: string;
+  pieces: number;
+}
+
+export interface BlobInfo extends BlobLocation {
   digest: Digest;
   size: number;
   compression: Compression;
-  /** The R2 key holding the bytes: the blob key itself, or a `data/` object from a chunked upload. */
-  location: string;
 }
 
 export interface ByteRange {
@@ -23,123 +35,280 @@ export interface ByteRange {
   length: number;
 }
 
-/** R2's limit for a single-part object; larger blobs arrive through multipart (chunked) uploads. */
-export const R2_SINGLE_PUT_MAX = 5 * 1024 ** 3 - 5 * 1024 ** 2;
-
-function toMeta(info: BlobInfo): Record<string, string> {
-  return { size: String(info.size), comp: info.compression, loc: info.location };
+/** One piece of a blob made of several: its key and length, in order. */
+export interface Piece {
+  key: string;
+  size: number;
 }
 
-/** A BlobInfo from the customMetadata of a link or blob object. */
-export function blobInfoFromMeta(
-  digest: Digest,
-  key: string,
-  meta: Record<string, string> | undefined,
-  size: number,
-): BlobInfo {
+/** R2's limit for a single-part object. */
+export const R2_SINGLE_PUT_MAX = 5 * 1024 ** 3 - 5 * 1024 ** 2;
+
+/**
+ * How often a commit tries when a collection is deleting the copy it found. A collection's intent
+ * holds for at most INTENT_TTL_MS (it finishes in well under a second); waits doubling from 100 ms
+ * outlast it, after which the client is told to retry.
+ */
+const COMMIT_ATTEMPTS = 11;
+
+function toMeta(info: BlobInfo): Record<string, string> {
+  return { size: String(info.size), comp: info.compression, loc: info.loc, n: String(info.pieces) };
+}
+
+/** A BlobInfo from the customMetadata of a link or record; null for a withdrawn link. */
+export function blobInfoFromMeta(digest: Digest, meta: Record<string, string> | undefined): BlobInfo | null {
+  if (!meta?.loc || meta.state === "withdrawn") return null;
   return {
     digest,
-    size: meta?.size !== undefined ? Number(meta.size) : size,
-    compression: (meta?.comp as Compression | undefined) ?? "none",
-    location: meta?.loc ?? key,
+    size: Number(meta.size),
+    compression: (meta.comp as Compression | undefined) ?? "none",
+    loc: meta.loc,
+    pieces: Number(meta.n ?? 1),
   };
 }
 
+/** A unique body: R2's etag is the MD5 of the content, and a conditional write needs one no other write shares. */
+const nonce = (): string => crypto.randomUUID();
+
 export class BlobStore {
-  private readonly bucket: R2Bucket;
-  constructor(bucket: R2Bucket) {
+  private readonly bucket: Bucket;
+  private readonly clock: Clock;
+  constructor(bucket: Bucket, clock: Clock) {
     this.bucket = bucket;
+    this.clock = clock;
   }
 
   /** The blob as linked into `repo`, or null when the repository does not have it. */
   async stat(repo: string, digest: Digest): Promise<BlobInfo | null> {
     const link = await this.bucket.head(keys.blobLink(repo, digest));
-    return link ? blobInfoFromMeta(digest, keys.blob(digest), link.customMetadata, link.size) : null;
+    return link ? blobInfoFromMeta(digest, link.customMetadata) : null;
   }
 
-  /** The blob as stored globally, whichever repositories link it. */
+  /** The repository's links for many digests: by HEAD for a few, by listing the links for many. */
+  async statMany(repo: string, digests: Iterable<Digest>): Promise<Map<Digest, BlobInfo>> {
+    const wanted = new Set(digests);
+    const out = new Map<Digest, BlobInfo>();
+    if (wanted.size <= 256) {
+      await Promise.all(
+        [...wanted].map(async (d) => {
+          const info = await this.stat(repo, d);
+          if (info) out.set(d, info);
+        }),
+      );
+      return out;
+    }
+    const prefix = keys.blobLinksPrefix(repo);
+    for await (const o of listAll(this.bucket, prefix, ["customMetadata"])) {
+      const d = o.key.slice(prefix.length).replace("/", ":") as Digest;
+      if (!wanted.has(d)) continue;
+      const info = blobInfoFromMeta(d, o.customMetadata);
+      if (info) out.set(d, info);
+    }
+    return out;
+  }
+
+  /** The blob as recorded globally, whichever repositories link it. */
   async statGlobal(digest: Digest): Promise<BlobInfo | null> {
-    const obj = await this.bucket.head(keys.blob(digest));
-    return obj ? blobInfoFromMeta(digest, keys.blob(digest), obj.customMetadata, obj.size) : null;
+    const rec = await this.bucket.head(keys.blob(digest));
+    return rec ? blobInfoFromMeta(digest, rec.customMetadata) : null;
   }
 
-  async open(info: BlobInfo, range?: ByteRange): Promise<ReadableStream<Uint8Array>> {
-    const obj = await this.bucket.get(info.location, range ? { range } : undefined);
-    if (!obj) throw new RegistryError("BLOB_UNKNOWN", "blob data is missing", { digest: info.digest });
-    return obj.body;
+  /** The blob's bytes (or a range of them), streamed from its one object or its pieces in order. */
+  async open(info: BlobLocation & { digest: Digest }, range?: ByteRange): Promise<ReadableStream<Uint8Array>> {
+    if (info.pieces <= 1) {
+      const obj = await this.bucket.get(info.loc, range ? { range } : undefined);
+      if (!obj) throw new RegistryError("BLOB_UNKNOWN", "blob data is missing", { digest: info.digest });
+      return obj.body as ReadableStream<Uint8Array>;
+    }
+    const table = await this.bucket.get(info.loc);
+    if (!table) throw new RegistryError("BLOB_UNKNOWN", "blob data is missing", { digest: info.digest });
+    return streamPieces(this.bucket, (await table.json()) as Piece[], range, info.digest);
   }
 
-  /** Links a stored blob into a repository (a push, or a cross-repository mount: never a copy). */
-  async link(repo: string, info: BlobInfo): Promise<void> {
-    await this.bucket.put(keys.blobLink(repo, info.digest), null, { customMetadata: toMeta(info) });
+  /**
+   * Commits a blob into `repo`: after it, the repository's link names bytes that the collector
+   * will keep for as long as the link exists. `own` is a copy this request stored and verified;
+   * without one (a mount, or a body that matched an existing copy) the blob must already be
+   * recorded. Answers the committed location, or null when there is nothing to commit.
+   *
+   * The protocol (docs/storage.md): (1) take the record, or create it from `own` if absent, only
+   * if absent; (2) write the link; (3) read the collector's intent, then check the bytes are there.
+   * The collector writes its intent before its last look at links and records, and deletes after
+   * it: so either it sees this link and keeps the bytes, or this request sees the intent (or the
+   * bytes gone) and tries again. A copy `own` that lost the race for the record is deleted.
+   */
+  async commit(repo: string, digest: Digest, own?: BlobInfo): Promise<BlobInfo | null> {
+    const linkKey = keys.blobLink(repo, digest);
+    for (let attempt = 0; attempt < COMMIT_ATTEMPTS; attempt++) {
+      if (attempt > 0) await this.clock.sleep(100 * 2 ** (attempt - 1));
+      let target = await this.statGlobal(digest);
+      if (!target) {
+        if (!own) return null;
+        const created = await this.bucket.put(keys.blob(digest), nonce(), {
+          onlyIf: IF_ABSENT,
+          customMetadata: toMeta(own),
+        });
+        if (!created) continue; // Another request recorded it first: use that copy.
+        target = own;
+      }
+      const link = await this.bucket.put(linkKey, nonce(), { customMetadata: toMeta(target) });
+      if (await this.intact(target, linkKey)) {
+        if (own && own.loc !== target.loc) await this.discard(own);
+        return target;
+      }
+      // The collector is deleting these bytes: withdraw the link, unless a racing push rewrote it.
+      await this.bucket.put(linkKey, nonce(), {
+        onlyIf: ifUnchanged(link!.etag),
+        customMetadata: { ...toMeta(target), state: "withdrawn" },
+      });
+    }
+    throw new RegistryError(
+      "UNAVAILABLE",
+      "the blob is being collected; retry the upload",
+      { digest },
+      {
+        "Retry-After": "5",
+      },
+    );
+  }
+
+  /** Whether the link and the bytes behind `info` stay: no collection intends to delete them, and both exist. */
+  private async intact(info: BlobLocation, linkKey: string): Promise<boolean> {
+    if (await intentBlocks(this.bucket, this.clock, { dataId: dataIdOf(info.loc), keys: [linkKey] })) return false;
+    // Checked after the notes: a collection clears its note only once it has deleted.
+    const [link, bytes] = await Promise.all([this.bucket.head(linkKey), this.bucket.head(info.loc)]);
+    return link !== null && bytes !== null;
   }
 
   async unlink(repo: string, digest: Digest): Promise<boolean> {
     const key = keys.blobLink(repo, digest);
-    if (!(await this.bucket.head(key))) return false;
+    const link = await this.bucket.head(key);
+    if (!link || !blobInfoFromMeta(digest, link.customMetadata)) return false;
     await this.bucket.delete(key);
     return true;
   }
 
   /**
-   * Stores a body of known length under its digest, hashing it natively while it streams. R2 is
-   * also given the expected sha256, so a body that does not match is never written at all.
+   * Stores a body of known length and commits it into `repo`. The body always streams into a copy
+   * of its own, hashed natively on the way, and R2 refuses it unless it matches the digest: even
+   * when the blob is recorded already, since that copy may be collected while this body arrives,
+   * and a body read only to hash it could not stand in for it. A copy that turns out redundant is
+   * deleted by the commit.
    */
-  async putStream(digest: Digest, body: ReadableStream<Uint8Array>, length: number): Promise<BlobInfo> {
-    const existing = await this.statGlobal(digest);
-    if (existing) {
-      // Content-addressed: the stored bytes are already right, but the client's must still match.
-      await verify(digest, body, length);
-      return existing;
-    }
-    const info = (compression: Compression): BlobInfo => ({
-      digest,
-      size: length,
-      compression,
-      location: keys.blob(digest),
-    });
-    const stored = await putHashed(this.bucket, keys.blob(digest), body, length, {
-      sha256: hexOf(digest),
-      metadata: (compression) => toMeta(info(compression)),
-    });
+  async putStream(repo: string, digest: Digest, body: ReadableStream<Uint8Array>, length: number): Promise<BlobInfo> {
+    const loc = keys.data(crypto.randomUUID());
+    const stored = await putHashed(this.bucket, loc, body, length, { sha256: hexOf(digest) });
     if (stored.digest !== digest) {
       throw new RegistryError("DIGEST_INVALID", undefined, { expected: digest, computed: stored.digest });
     }
-    return info(stored.compression);
-  }
-
-  /** Stores a small in-memory blob (the tail of a short chunked upload). */
-  async putBytes(digest: Digest, bytes: Uint8Array): Promise<BlobInfo> {
-    const existing = await this.statGlobal(digest);
-    if (existing) return existing;
-    const info: BlobInfo = {
-      digest,
-      size: bytes.byteLength,
-      compression: sniffCompression(bytes.subarray(0, 4)),
-      location: keys.blob(digest),
-    };
-    await this.bucket.put(keys.blob(digest), bytes, {
-      sha256: hexOf(digest),
-      customMetadata: toMeta(info),
-      httpMetadata: { contentType: "application/octet-stream" },
-    });
-    return info;
+    const own: BlobInfo = { digest, size: length, compression: stored.compression, loc, pieces: 1 };
+    return this.commitOwn(repo, own);
   }
 
   /**
-   * Records a blob whose bytes were assembled elsewhere (a completed multipart object). R2 cannot
-   * rename, so the blob key becomes a 0-byte pointer to the data; no byte is copied.
+   * Whether `repo` has the blob, for a client that will skip its upload if so (a HEAD before a
+   * push). A link older than `freshFor` is written again first, so that a collection that found
+   * it unreferenced keeps it (it deletes only links unchanged since its snapshot, and names them
+   * in an intent first); if a collection is about to delete it anyway, the answer is no, and the
+   * client uploads the blob.
    */
-  async adopt(digest: Digest, location: string, size: number, compression: Compression): Promise<BlobInfo> {
-    const existing = await this.statGlobal(digest);
-    if (existing) {
-      await this.bucket.delete(location);
-      return existing;
-    }
-    const info: BlobInfo = { digest, size, compression, location };
-    await this.bucket.put(keys.blob(digest), null, { customMetadata: toMeta(info) });
-    return info;
+  async vouch(repo: string, digest: Digest, freshFor: number): Promise<BlobInfo | null> {
+    const key = keys.blobLink(repo, digest);
+    const link = await this.bucket.head(key);
+    const info = link ? blobInfoFromMeta(digest, link.customMetadata) : null;
+    if (!link || !info) return null;
+    if (this.clock.now() - link.uploaded.getTime() < freshFor) return info;
+    const rewritten = await this.bucket.put(key, nonce(), {
+      onlyIf: ifUnchanged(link.etag),
+      customMetadata: toMeta(info),
+    });
+    if (!rewritten) return this.stat(repo, digest);
+    return (await this.intact(info, key)) ? info : null;
   }
+
+  /** Commits a verified copy; if the commit fails, the copy is deleted so that nothing is left behind. */
+  async commitOwn(repo: string, own: BlobInfo): Promise<BlobInfo> {
+    try {
+      return (await this.commit(repo, own.digest, own))!;
+    } catch (e) {
+      await this.discard(own).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** Deletes a copy nothing committed: its one object, or its pieces and then their table. */
+  async discard(copy: BlobLocation): Promise<void> {
+    if (copy.pieces <= 1) {
+      await this.bucket.delete(copy.loc);
+      return;
+    }
+    const id = dataIdOf(copy.loc);
+    if (id === undefined) return;
+    const pieces: string[] = [];
+    for await (const o of listAll(this.bucket, keys.piecesPrefix(id))) if (o.key !== copy.loc) pieces.push(o.key);
+    await deleteAll(this.bucket, pieces);
+    await this.bucket.delete(copy.loc);
+  }
+}
+
+/**
+ * The pieces' bytes in order, restricted to `range`. The next piece's GET is sent while the current
+ * one streams, so a piece boundary costs no round trip.
+ */
+export function streamPieces(
+  bucket: Bucket,
+  pieces: Piece[],
+  range: ByteRange | undefined,
+  digest: Digest,
+): ReadableStream<Uint8Array> {
+  const start = range?.offset ?? 0;
+  const end = range ? range.offset + range.length : pieces.reduce((n, p) => n + p.size, 0);
+  const wanted: { key: string; range: ByteRange }[] = [];
+  let at = 0;
+  for (const p of pieces) {
+    const from = Math.max(start, at);
+    const to = Math.min(end, at + p.size);
+    if (to > from) wanted.push({ key: p.key, range: { offset: from - at, length: to - from } });
+    at += p.size;
+  }
+  const fetchPiece = async (i: number): Promise<ReadableStream<Uint8Array>> => {
+    const w = wanted[i]!;
+    const whole = w.range.offset === 0 && w.range.length === pieces.find((p) => p.key === w.key)!.size;
+    const obj = await bucket.get(w.key, whole ? undefined : { range: w.range });
+    if (!obj) throw new RegistryError("BLOB_UNKNOWN", "blob data is missing", { digest });
+    return obj.body as ReadableStream<Uint8Array>;
+  };
+  let index = 0;
+  let current: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  let next: Promise<ReadableStream<Uint8Array>> | undefined;
+  return new ReadableStream<Uint8Array>({
+    async pull(ctl) {
+      for (;;) {
+        if (!current) {
+          if (index >= wanted.length) {
+            ctl.close();
+            return;
+          }
+          const body = await (next ?? fetchPiece(index));
+          index++;
+          next = index < wanted.length ? fetchPiece(index) : undefined;
+          // A prefetch that fails is reported when its turn comes, not as an unhandled rejection.
+          next?.catch(() => undefined);
+          current = body.getReader();
+        }
+        const r = await current.read();
+        if (!r.done) {
+          ctl.enqueue(r.value);
+          return;
+        }
+        current = undefined;
+      }
+    },
+    async cancel(reason) {
+      await current?.cancel(reason);
+      await next?.then((b) => b.cancel(reason)).catch(() => undefined);
+    },
+  });
 }
 
 /**
@@ -148,11 +317,11 @@ export class BlobStore {
  * body that does not match, so it is never written; without it the caller decides what to keep.
  */
 export async function putHashed(
-  bucket: R2Bucket,
+  bucket: Bucket,
   key: string,
   body: ReadableStream<Uint8Array>,
   length: number,
-  opts: { sha256?: string; metadata?: (compression: Compression) => Record<string, string> } = {},
+  opts: { sha256?: string } = {},
 ): Promise<{ digest: Digest; compression: Compression; head: Uint8Array }> {
   const { head, stream } = await peek(body, 8);
   const compression = sniffCompression(head);
@@ -178,7 +347,6 @@ export async function putHashed(
   try {
     await bucket.put(key, guarded.pipeThrough(hashing).pipeThrough(new FixedLengthStream(length)), {
       ...(opts.sha256 ? { sha256: opts.sha256 } : {}),
-      customMetadata: opts.metadata?.(compression) ?? {},
       httpMetadata: { contentType: "application/octet-stream" },
     });
   } catch (e) {
@@ -216,7 +384,7 @@ function guardReads(stream: ReadableStream<Uint8Array>, onError: (e: unknown) =>
 }
 
 /** Hashes a body natively and checks it against the digest and length the client declared. */
-async function verify(digest: Digest, body: ReadableStream<Uint8Array>, length: number): Promise<void> {
+export async function verify(digest: Digest, body: ReadableStream<Uint8Array>, length: number): Promise<void> {
   let hashed: { digest: Digest; size: number };
   try {
     hashed = await digestOf(body);

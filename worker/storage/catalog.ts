@@ -1,10 +1,11 @@
 /** The repository catalog: one marker object per repository, written on its first push. */
+import type { Bucket } from "./bucket.ts";
 import { keys } from "./keys.ts";
 import { listNames } from "./manifests.ts";
 
 export class Catalog {
-  private readonly bucket: R2Bucket;
-  constructor(bucket: R2Bucket) {
+  private readonly bucket: Bucket;
+  constructor(bucket: Bucket) {
     this.bucket = bucket;
   }
 

@@ -6,6 +6,7 @@
 import type { Digest } from "../../core/oci/digest.ts";
 import type { Content } from "../../core/tdfs/partition.ts";
 import type { BlobInfo } from "./blobs.ts";
+import type { Bucket } from "./bucket.ts";
 import { keys } from "./keys.ts";
 import type { StoredManifest } from "./manifests.ts";
 
@@ -13,8 +14,8 @@ import type { StoredManifest } from "./manifests.ts";
 const TOUCH_INTERVAL_MS = 24 * 3600 * 1000;
 
 export class DerivedStore {
-  private readonly bucket: R2Bucket;
-  constructor(bucket: R2Bucket) {
+  private readonly bucket: Bucket;
+  constructor(bucket: Bucket) {
     this.bucket = bucket;
   }
 
@@ -53,7 +54,7 @@ export class DerivedStore {
     const key = keys.derivedBlob(name, digest);
     const head = await this.bucket.head(key);
     if (head && stale(head)) await this.refresh(key);
-    return head ? { digest, size: head.size, compression: "none", location: key } : null;
+    return head ? { digest, size: head.size, compression: "none", loc: key, pieces: 1 } : null;
   }
 
   /**

@@ -5,6 +5,9 @@
 import type { Digest } from "../../core/oci/digest.ts";
 import type { Descriptor } from "../../core/oci/manifest.ts";
 import type { Reference } from "../../core/oci/reference.ts";
+import type { Bucket } from "./bucket.ts";
+import type { Clock } from "./clock.ts";
+import { keepWritten } from "./intent.ts";
 import { keys } from "./keys.ts";
 
 export interface StoredManifest {
@@ -25,9 +28,11 @@ export interface ReferrerRecord {
 }
 
 export class ManifestStore {
-  private readonly bucket: R2Bucket;
-  constructor(bucket: R2Bucket) {
+  private readonly bucket: Bucket;
+  private readonly clock: Clock;
+  constructor(bucket: Bucket, clock: Clock) {
     this.bucket = bucket;
+    this.clock = clock;
   }
 
   /** Resolves a tag to a digest (null when the tag does not exist). */
@@ -57,17 +62,35 @@ export class ManifestStore {
     return (await this.bucket.head(keys.manifest(repo, digest))) !== null;
   }
 
-  /** Stores a manifest revision and its referrer record. Tag it afterwards, so that no reader sees a tag whose manifest is missing. */
+  /**
+   * Stores a manifest revision and its referrer record. Tag it afterwards, so that no reader sees
+   * a tag whose manifest is missing. A collection may be sweeping the same bytes, pushed before
+   * and unreferenced since: after writing, the intent notes are read (worker/storage/intent.ts),
+   * and what a collection named is written again once it is done.
+   */
   async put(repo: string, m: StoredManifest, referrer: ReferrerRecord | undefined): Promise<void> {
-    await this.bucket.put(keys.manifest(repo, m.digest), m.bytes, {
-      httpMetadata: { contentType: m.mediaType },
-      customMetadata: referrer ? { subject: referrer.subject } : {},
-    });
+    const writes: [string, () => Promise<unknown>][] = [
+      [
+        keys.manifest(repo, m.digest),
+        () =>
+          this.bucket.put(keys.manifest(repo, m.digest), m.bytes, {
+            httpMetadata: { contentType: m.mediaType },
+            customMetadata: referrer ? { subject: referrer.subject } : {},
+          }),
+      ],
+    ];
     if (referrer) {
-      await this.bucket.put(keys.referrer(repo, referrer.subject, m.digest), JSON.stringify(referrer.descriptor), {
-        httpMetadata: { contentType: "application/json" },
-      });
+      const key = keys.referrer(repo, referrer.subject, m.digest);
+      writes.push([
+        key,
+        () =>
+          this.bucket.put(key, JSON.stringify(referrer.descriptor), {
+            httpMetadata: { contentType: "application/json" },
+          }),
+      ]);
     }
+    for (const [, write] of writes) await write();
+    for (const [key, write] of writes) await keepWritten(this.bucket, this.clock, key, write);
   }
 
   async tag(repo: string, tag: string, digest: Digest): Promise<void> {
@@ -135,7 +158,7 @@ export class ManifestStore {
  * more than wanted, to know whether a next page exists without a second call.
  */
 export async function listNames(
-  bucket: R2Bucket,
+  bucket: Bucket,
   prefix: string,
   n: number,
   startAfter?: string,

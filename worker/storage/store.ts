@@ -1,41 +1,51 @@
-/** The storage facade handed to routes: every read and write of registry state goes through it. */
-import type { Bindings } from "../env.ts";
+/**
+ * The storage facade handed to routes: every read and write of registry state goes through it.
+ * It is built over a Bucket (R2, or MemoryBucket in the interleaving harness) and a clock.
+ */
+import { readConfig, type Config, type Vars } from "../config.ts";
+import type { Bucket } from "./bucket.ts";
 import { BlobStore } from "./blobs.ts";
 import { Catalog } from "./catalog.ts";
+import { systemClock, type Clock } from "./clock.ts";
 import { DerivedStore } from "./derived.ts";
 import { EdgeCache } from "./edge-cache.ts";
+import { FieldFactsStore } from "./facts.ts";
 import { ManifestStore } from "./manifests.ts";
+import { PartitionCache } from "./partition-cache.ts";
 import { UploadStore } from "./uploads.ts";
 
 export interface Store {
+  config: Config;
   blobs: BlobStore;
   uploads: UploadStore;
   manifests: ManifestStore;
   catalog: Catalog;
   derived: DerivedStore;
+  facts: FieldFactsStore;
+  partitionCache: PartitionCache;
   edgeCache: EdgeCache;
-  bucket: R2Bucket;
-  cache: KVNamespace;
 }
 
-export const DEFAULT_UPLOAD_TTL_SECONDS = 24 * 3600;
-const DEFAULT_CACHE_MAX_BLOB_BYTES = 512 * 1024 * 1024;
-
-function positive(raw: string | undefined, fallback: number): number {
-  const n = Number(raw ?? fallback);
-  return Number.isFinite(n) && n > 0 ? n : fallback;
+export interface StoreParts {
+  bucket: Bucket;
+  /** KV for partition results; absent in the in-memory harness, where nothing is cached. */
+  kv?: KVNamespace;
+  clock?: Clock;
+  vars?: Vars;
 }
 
-export function createStore(env: Bindings): Store {
-  const blobs = new BlobStore(env.BLOBS);
+export function createStore({ bucket, kv, clock = systemClock, vars = {} }: StoreParts): Store {
+  const config = readConfig(vars);
+  const blobs = new BlobStore(bucket, clock);
   return {
+    config,
     blobs,
-    uploads: new UploadStore(env.BLOBS, blobs, positive(env.UPLOAD_TTL_SECONDS, DEFAULT_UPLOAD_TTL_SECONDS)),
-    manifests: new ManifestStore(env.BLOBS),
-    catalog: new Catalog(env.BLOBS),
-    derived: new DerivedStore(env.BLOBS),
-    edgeCache: new EdgeCache(positive(env.CACHE_MAX_BLOB_BYTES, DEFAULT_CACHE_MAX_BLOB_BYTES)),
-    bucket: env.BLOBS,
-    cache: env.CACHE,
+    uploads: new UploadStore(bucket, blobs, clock, config.uploadTtlSeconds),
+    manifests: new ManifestStore(bucket, clock),
+    catalog: new Catalog(bucket),
+    derived: new DerivedStore(bucket),
+    facts: new FieldFactsStore(bucket),
+    partitionCache: new PartitionCache(kv),
+    edgeCache: new EdgeCache(config.cacheMaxBlobBytes),
   };
 }

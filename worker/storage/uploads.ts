@@ -1,310 +1,445 @@
 /**
  * Upload sessions, kept in R2 so that every request (wherever it lands) reads them consistently.
  *
- * Two shapes of upload:
- * - A streamed upload (one PATCH with no Content-Range, as skopeo, containerd and docker send a
- *   blob) of known length goes straight into one R2 object, hashed natively on the way: the PUT
- *   that closes it reads nothing back.
- * - Chunks (Content-Range) are cut into R2 multipart parts of exactly `partSize` bytes (R2 wants
- *   every part but the last the same size, at least 5 MiB). Bytes past the last full part are kept
- *   as a small "tail" object until more arrive or the upload closes. The completed multipart
- *   object is the blob (up to 10,000 parts, far beyond R2's 5 GiB single-object limit), and the
- *   close streams it once through the native hash. Should a streamed upload get more chunks, its
- *   object becomes the first parts: a copy of that one request body, never of a whole blob.
- * Either way the blob's bytes stay where the upload put them (R2 has no rename): the blob key
- * becomes a pointer. State is committed only after a chunk is fully stored, so a chunk that fails
- * half-way leaves the session as it was.
+ * Every request that carries bytes (a PATCH, or the PUT that closes with a last chunk) writes them
+ * as its own *piece*: a new object `data/<uuid>/<start>-<nonce>` that no other request writes.
+ * Only then does it commit, by a put of the session conditional on the etag it read. Of two
+ * requests racing on one session, exactly one commit lands; the other deletes its piece and is
+ * told what happened (416 with the session's Range, or 404 when the session is over). A request
+ * that fails half-way leaves the session as it was.
+ *
+ * States: `open` takes chunks; `closing` belongs to the one PUT that won it (it verifies the bytes
+ * and commits the blob); `cancelled` belongs to the one DELETE that won it (it frees the pieces).
+ * Both end in the deletion of the session object, and nothing moves a session out of them, so
+ * PUT/PUT, PUT/DELETE and DELETE/DELETE each have one winner and the loser gets 404.
+ *
+ * A body of known length streams into one piece, hashed natively as it arrives; a body without a
+ * length is cut into pieces of `bufferSize` (R2 needs each object's length up front). A blob made
+ * of one streamed piece is verified at close without reading it back; a blob of several is read
+ * once, in order, through the native hash. Its pieces stay where they were written (R2 has no
+ * rename or copy) and a small table lists them: serving streams them in order (blobs.ts).
  */
 import type { Digest } from "../../core/oci/digest.ts";
-import { sha256, toHex } from "../../core/oci/digest.ts";
+import { toHex } from "../../core/oci/digest.ts";
 import { RegistryError } from "../../core/oci/errors.ts";
 import { sniffCompression } from "../../core/oci/media-types.ts";
-import { putHashed, R2_SINGLE_PUT_MAX, type BlobInfo, type BlobStore } from "./blobs.ts";
+import { putHashed, R2_SINGLE_PUT_MAX, streamPieces, type BlobInfo, type BlobStore, type Piece } from "./blobs.ts";
+import { deleteAll, IF_ABSENT, ifUnchanged, listAll, type Bucket } from "./bucket.ts";
+import type { Clock } from "./clock.ts";
 import { keys } from "./keys.ts";
 import { digestOf, readOrInvalid } from "./streams.ts";
+
+export type SessionState = "open" | "closing" | "cancelled";
 
 export interface UploadSession {
   uuid: string;
   repo: string;
+  state: SessionState;
   /** ms since epoch */
   created: number;
   updated: number;
   /** Bytes received so far. */
   offset: number;
-  partSize: number;
-  uploadId?: string;
-  parts: R2UploadedPart[];
+  pieces: Piece[];
   /** The first bytes of the blob, hex: enough to tell its compression when it completes. */
   head?: string;
-  /** The bytes so far are one streamed object at data/<uuid>, hashed to `digest`. */
-  whole?: boolean;
+  /** The digest of all bytes so far, when they arrived as one request hashed on the way in. */
   digest?: Digest;
+  /** A fresh value on every write: R2's etag is the content's MD5, and each write must have its own. */
+  rev: string;
 }
 
+/** A session with the etag it was read with: the condition for its next write. */
+export interface Loaded {
+  session: UploadSession;
+  etag: string;
+}
+
+/** Pieces one upload may have: R2 multipart's limit, kept so that a table stays small. */
+export const MAX_PIECES = 10_000;
 /**
- * Part writes that may overlap reading the body. Each holds a part-sized buffer, and an isolate's
- * 128 MB is shared by concurrent requests: one in flight plus one filling keeps a chunked PATCH
- * at 20 MiB while R2 writes still overlap the reading.
+ * A body without a length is buffered into pieces of this size. Each holds a buffer, and an
+ * isolate's 128 MB is shared by concurrent requests: one in flight plus one filling is 32 MiB.
  */
-const MAX_INFLIGHT_PARTS = 1;
-export const DEFAULT_PART_SIZE = 10 * 1024 * 1024;
+export const DEFAULT_BUFFER_SIZE = 16 * 1024 * 1024;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export class UploadStore {
-  private readonly bucket: R2Bucket;
+  private readonly bucket: Bucket;
   private readonly blobs: BlobStore;
+  private readonly clock: Clock;
   private readonly ttlMs: number;
-  private readonly partSize: number;
+  private readonly bufferSize: number;
 
-  constructor(bucket: R2Bucket, blobs: BlobStore, ttlSeconds: number, partSize = DEFAULT_PART_SIZE) {
+  constructor(bucket: Bucket, blobs: BlobStore, clock: Clock, ttlSeconds: number, bufferSize = DEFAULT_BUFFER_SIZE) {
     this.bucket = bucket;
     this.blobs = blobs;
+    this.clock = clock;
     this.ttlMs = ttlSeconds * 1000;
-    this.partSize = partSize;
+    this.bufferSize = bufferSize;
   }
 
-  async create(repo: string): Promise<UploadSession> {
-    const now = Date.now();
+  async create(repo: string): Promise<Loaded> {
+    const now = this.clock.now();
     const session: UploadSession = {
       uuid: crypto.randomUUID(),
       repo,
+      state: "open",
       created: now,
       updated: now,
       offset: 0,
-      partSize: this.partSize,
-      parts: [],
+      pieces: [],
+      rev: crypto.randomUUID(),
     };
-    await this.save(session);
-    return session;
+    const put = await this.bucket.put(keys.upload(session.uuid), JSON.stringify(session), {
+      onlyIf: IF_ABSENT,
+      httpMetadata: { contentType: "application/json" },
+    });
+    if (!put) throw new Error("upload session id collision");
+    return { session, etag: put.etag };
   }
 
-  /** The session, if it exists, belongs to `repo` and has not gone stale. */
-  async get(repo: string, uuid: string): Promise<UploadSession> {
-    const unknown = () => new RegistryError("BLOB_UPLOAD_UNKNOWN", undefined, { uuid: uuid.slice(0, 80) });
-    if (!UUID_RE.test(uuid)) throw unknown();
-    const obj = await this.bucket.get(keys.upload(uuid));
-    if (!obj) throw unknown();
-    const session = (await obj.json()) as UploadSession;
-    if (session.repo !== repo) throw unknown();
-    if (Date.now() - session.updated > this.ttlMs) {
-      await this.cancel(session);
+  /** The open session, if it exists, belongs to `repo` and has not gone stale. */
+  async get(repo: string, uuid: string): Promise<Loaded> {
+    if (!UUID_RE.test(uuid)) throw unknown(uuid.slice(0, 80));
+    const loaded = await this.read(uuid);
+    if (!loaded || loaded.session.repo !== repo || loaded.session.state !== "open") throw unknown(uuid);
+    if (this.clock.now() - loaded.session.updated > this.ttlMs) {
+      await this.cancel(loaded).catch(() => undefined);
       throw new RegistryError("BLOB_UPLOAD_UNKNOWN", "upload session expired", { uuid });
     }
-    return session;
+    return loaded;
   }
 
   /**
-   * Appends a chunk. When `expected` is given (Content-Length or Content-Range), the chunk must
-   * have exactly that many bytes, or nothing is committed. `streamed` marks a PATCH without
-   * Content-Range: the client means to send the blob in one request.
+   * Appends a request's bytes. When `expected` is given (Content-Length or Content-Range), the
+   * request must carry exactly that many bytes, or nothing is committed.
    */
-  async append(
+  async append(loaded: Loaded, body: ReadableStream<Uint8Array> | null, expected?: number): Promise<Loaded> {
+    const { session } = loaded;
+    const written: Piece[] = [];
+    let received: { size: number; digest: Digest; head: Uint8Array };
+    try {
+      received = await this.writePieces(session, body, expected, written);
+    } catch (e) {
+      await deleteAll(
+        this.bucket,
+        written.map((p) => p.key),
+      ).catch(() => undefined);
+      throw e;
+    }
+    if (session.pieces.length + written.length > MAX_PIECES) {
+      await deleteAll(
+        this.bucket,
+        written.map((p) => p.key),
+      );
+      throw new RegistryError("BLOB_UPLOAD_INVALID", `an upload takes at most ${MAX_PIECES} chunks`, {
+        uuid: session.uuid,
+      });
+    }
+    const next: UploadSession = {
+      ...session,
+      offset: session.offset + received.size,
+      pieces: [...session.pieces, ...written],
+      updated: this.clock.now(),
+      rev: crypto.randomUUID(),
+    };
+    delete next.digest;
+    if (session.offset === 0 && received.size > 0) {
+      next.head = toHex(received.head);
+      next.digest = received.digest;
+    } else if (session.offset === 0) {
+      delete next.head;
+    }
+    const committed = await this.write(next, loaded.etag);
+    if (committed) return committed;
+    // Another request changed the session first: these bytes were never part of it.
+    await deleteAll(
+      this.bucket,
+      written.map((p) => p.key),
+    );
+    throw await this.lostRace(session);
+  }
+
+  /**
+   * Closes the upload: the assembled bytes must hash to `digest`, or nothing is kept. The session
+   * moves to `closing` first, so that no PATCH, DELETE or other PUT can change it meanwhile.
+   */
+  async complete(loaded: Loaded, digest: Digest): Promise<BlobInfo> {
+    const claimed = await this.claim(loaded, "closing");
+    const { session } = claimed;
+    let own: BlobInfo;
+    try {
+      own = await this.assemble(session, digest);
+    } catch (e) {
+      // A digest mismatch ends the session too: the spec leaves no way to retry a PUT.
+      await this.free(session);
+      throw e;
+    }
+    const info = await this.blobs.commitOwn(session.repo, own);
+    await this.forget(session, info);
+    return info;
+  }
+
+  /**
+   * Takes the session for a PUT that carries the whole blob itself: the caller stores the body
+   * as a monolithic upload and then calls `release`.
+   */
+  async claimForClose(loaded: Loaded): Promise<Loaded> {
+    return this.claim(loaded, "closing");
+  }
+
+  /** Ends a claimed session, freeing whatever pieces it held. */
+  async release(claimed: Loaded): Promise<void> {
+    await this.free(claimed.session);
+  }
+
+  /** Cancels an upload and frees everything it stored. */
+  async cancel(loaded: Loaded): Promise<void> {
+    const claimed = await this.claim(loaded, "cancelled");
+    await this.free(claimed.session);
+  }
+
+  /** Moves an open session to a final state; exactly one of several racing requests succeeds. */
+  private async claim(loaded: Loaded, state: Exclude<SessionState, "open">): Promise<Loaded> {
+    let current = loaded;
+    for (;;) {
+      const next: UploadSession = { ...current.session, state, updated: this.clock.now(), rev: crypto.randomUUID() };
+      const written = await this.write(next, current.etag);
+      if (written) return written;
+      const fresh = await this.read(current.session.uuid);
+      if (!fresh || fresh.session.state !== "open") throw unknown(current.session.uuid);
+      // A DELETE wins over a chunk that landed meanwhile; a PUT does not close bytes it never saw.
+      if (state === "closing") throw await this.lostRace(current.session);
+      current = fresh;
+    }
+  }
+
+  private async assemble(session: UploadSession, digest: Digest): Promise<BlobInfo> {
+    const compression = sniffCompression(session.head ? unhex(session.head) : new Uint8Array(0));
+    if (session.pieces.length === 0) {
+      const empty = await digestOf(new Blob([]).stream() as ReadableStream<Uint8Array>);
+      if (empty.digest !== digest) {
+        throw new RegistryError("DIGEST_INVALID", undefined, { expected: digest, computed: empty.digest });
+      }
+      const loc = keys.piece(session.uuid, 0, crypto.randomUUID());
+      await this.bucket.put(loc, new Uint8Array(0), { httpMetadata: { contentType: "application/octet-stream" } });
+      return { digest, size: 0, compression, loc, pieces: 1 };
+    }
+    // Hashed while it streamed in, when it arrived in one request: verified without reading it back.
+    let computed = session.digest;
+    if (computed === undefined) {
+      const hashed = await digestOf(streamPieces(this.bucket, session.pieces, undefined, digest));
+      computed = hashed.digest;
+    }
+    if (computed !== digest) throw new RegistryError("DIGEST_INVALID", undefined, { expected: digest, computed });
+    if (session.pieces.length === 1) {
+      return { digest, size: session.offset, compression, loc: session.pieces[0]!.key, pieces: 1 };
+    }
+    const loc = keys.pieceTable(session.uuid);
+    await this.bucket.put(loc, JSON.stringify(session.pieces), { httpMetadata: { contentType: "application/json" } });
+    return { digest, size: session.offset, compression, loc, pieces: session.pieces.length };
+  }
+
+  /** After a close: the session object goes, and so does any piece the blob does not use. */
+  private async forget(session: UploadSession, kept: BlobInfo): Promise<void> {
+    const keep = new Set([kept.loc, ...session.pieces.map((p) => p.key)]);
+    const stray: string[] = [];
+    for await (const o of listAll(this.bucket, keys.piecesPrefix(session.uuid))) {
+      if (!keep.has(o.key) || !kept.loc.startsWith(keys.piecesPrefix(session.uuid))) stray.push(o.key);
+    }
+    await deleteAll(this.bucket, stray);
+    await this.bucket.delete(keys.upload(session.uuid));
+  }
+
+  /** Deletes everything a session that ends without a blob stored: its pieces, then its state. */
+  private async free(session: UploadSession): Promise<void> {
+    const pieces: string[] = [];
+    for await (const o of listAll(this.bucket, keys.piecesPrefix(session.uuid))) pieces.push(o.key);
+    await deleteAll(this.bucket, pieces);
+    await this.bucket.delete(keys.upload(session.uuid));
+  }
+
+  /** The error for a request whose session changed under it. */
+  private async lostRace(session: UploadSession): Promise<RegistryError> {
+    const fresh = await this.read(session.uuid);
+    if (!fresh || fresh.session.state !== "open") return unknown(session.uuid);
+    return outOfOrder(fresh.session, "another request changed the upload first");
+  }
+
+  /**
+   * Reads the body into new pieces: one streamed piece for a known length (up to R2's single-put
+   * limit, more pieces past it), or buffered pieces for an unknown one. Returns what was received,
+   * hashed in line.
+   */
+  private async writePieces(
     session: UploadSession,
     body: ReadableStream<Uint8Array> | null,
-    expected?: number,
-    streamed = false,
-  ): Promise<UploadSession> {
-    if (streamed && body && session.offset === 0 && expected !== undefined && expected > session.partSize) {
-      if (expected <= R2_SINGLE_PUT_MAX) return this.appendWhole(session, body, expected);
-    }
-    const next: UploadSession = { ...session, parts: [...session.parts] };
-    delete next.whole;
-    delete next.digest;
-    const tailStart = session.parts.length * session.partSize;
-    let buf = new Uint8Array(session.partSize);
-    let fill = 0;
-    if (!session.whole && session.offset > tailStart) {
-      const bytes = await this.readTail(session);
-      buf.set(bytes);
-      fill = bytes.byteLength;
-    }
-    let received = 0;
-    // Parts upload while the body is still being read: up to MAX_INFLIGHT_PARTS R2 writes overlap.
-    const inflight: Promise<void>[] = [];
-    const flush = async (full: Uint8Array) => {
-      if (!next.uploadId) {
-        const mpu = await this.bucket.createMultipartUpload(keys.data(session.uuid));
-        next.uploadId = mpu.uploadId;
-      }
-      const mpu = this.bucket.resumeMultipartUpload(keys.data(session.uuid), next.uploadId);
-      const partNumber = next.parts.length + 1;
-      next.parts.push({ partNumber, etag: "" });
-      next.parts[partNumber - 1] = await mpu.uploadPart(partNumber, full);
+    expected: number | undefined,
+    written: Piece[],
+  ): Promise<{ size: number; digest: Digest; head: Uint8Array }> {
+    const hasher = new crypto.DigestStream("SHA-256");
+    const hash = hasher.getWriter();
+    let head: Uint8Array = new Uint8Array(0);
+    let size = 0;
+    const record = async (chunk: Uint8Array): Promise<void> => {
+      if (head.byteLength < 8) head = concatHead(head, chunk);
+      size += chunk.byteLength;
+      if (expected !== undefined && size > expected) throw sizeInvalid(expected, size);
+      await hash.write(chunk);
     };
-    // A streamed object that gets more chunks is cut into parts first, its bytes ahead of the new ones.
-    let source = body;
-    if (session.whole) {
-      const first = await this.bucket.get(keys.data(session.uuid));
-      if (!first)
-        throw new RegistryError("BLOB_UPLOAD_UNKNOWN", "upload session data is missing", { uuid: session.uuid });
-      source = concatStreams(first.body, body);
-    }
-    let fromBody = session.whole ? -session.offset : 0;
-    if (source) {
-      const reader = source.getReader();
+    const start = session.offset;
+    const newKey = () => keys.piece(session.uuid, start + size, crypto.randomUUID().slice(0, 8));
+    if (body && expected !== undefined && expected > 0) {
+      const source = new Portions(body.getReader(), record);
+      while (size < expected) {
+        const length = Math.min(expected - size, R2_SINGLE_PUT_MAX);
+        const key = newKey();
+        written.push({ key, size: length });
+        await putHashed(this.bucket, key, source.next(length), length);
+      }
+      const surplus = await source.rest();
+      if (surplus > 0) throw sizeInvalid(expected, size + surplus);
+    } else if (body) {
+      const reader = body.getReader();
+      let buf = new Uint8Array(this.bufferSize);
+      let fill = 0;
+      let inflight: Promise<unknown> | undefined;
+      const flush = async (bytes: Uint8Array, at: number) => {
+        const key = keys.piece(session.uuid, at, crypto.randomUUID().slice(0, 8));
+        written.push({ key, size: bytes.byteLength });
+        await this.bucket.put(key, bytes, { httpMetadata: { contentType: "application/octet-stream" } });
+      };
+      let flushed = start;
       for (;;) {
         const r = await readOrInvalid(reader);
         if (r.done) break;
+        await record(r.value);
         let chunk = r.value;
-        if (session.offset + fromBody === 0 && chunk.byteLength > 0) next.head = toHex(chunk.subarray(0, 8));
-        fromBody += chunk.byteLength;
-        received = Math.max(0, fromBody);
-        if (expected !== undefined && received > expected) {
-          await reader.cancel();
-          throw sizeInvalid(expected, received);
-        }
         while (chunk.byteLength > 0) {
           const take = Math.min(chunk.byteLength, buf.byteLength - fill);
           buf.set(chunk.subarray(0, take), fill);
           fill += take;
           chunk = chunk.subarray(take);
           if (fill === buf.byteLength) {
-            // The first flush creates the multipart upload; later ones must see its id.
-            if (!next.uploadId) await flush(buf);
-            else {
-              if (inflight.length >= MAX_INFLIGHT_PARTS) await inflight.shift();
-              inflight.push(flush(buf));
-            }
-            buf = new Uint8Array(session.partSize);
+            // One write in flight while the next buffer fills.
+            await inflight;
+            inflight = flush(buf, flushed);
+            flushed += buf.byteLength;
+            buf = new Uint8Array(this.bufferSize);
             fill = 0;
           }
         }
       }
+      await inflight;
+      if (fill > 0) await flush(buf.subarray(0, fill), flushed);
     }
-    await Promise.all(inflight);
-    if (expected !== undefined && received !== expected) throw sizeInvalid(expected, received);
-    next.offset = session.offset + received;
-    next.updated = Date.now();
-    if (fill > 0) await this.bucket.put(keys.uploadTail(session.uuid, next.offset), buf.subarray(0, fill));
-    await this.save(next);
-    if (session.whole) await this.bucket.delete(keys.data(session.uuid));
-    else if (session.offset > tailStart && session.offset !== next.offset) {
-      await this.bucket.delete(keys.uploadTail(session.uuid, session.offset));
-    }
-    return next;
+    await hash.close();
+    if (expected !== undefined && size !== expected) throw sizeInvalid(expected, size);
+    return { size, digest: `sha256:${toHex(await hasher.digest)}`, head };
   }
 
-  /** A streamed upload of known length: one R2 object, hashed as it arrives. */
-  private async appendWhole(
-    session: UploadSession,
-    body: ReadableStream<Uint8Array>,
-    length: number,
-  ): Promise<UploadSession> {
-    const { digest, head } = await putHashed(this.bucket, keys.data(session.uuid), body, length);
-    const next: UploadSession = {
-      ...session,
-      offset: length,
-      updated: Date.now(),
-      whole: true,
-      digest,
-      head: toHex(head),
-    };
-    await this.save(next);
-    return next;
+  private async read(uuid: string): Promise<Loaded | null> {
+    const obj = await this.bucket.get(keys.upload(uuid));
+    if (!obj) return null;
+    return { session: (await obj.json()) as UploadSession, etag: obj.etag };
   }
 
-  /**
-   * Closes the upload: the assembled bytes must hash to `digest`, or nothing is kept. Short uploads
-   * (under one part) are hashed in memory and stored as one object; long ones complete their
-   * multipart object and stream it once through the native hash.
-   */
-  async complete(session: UploadSession, digest: Digest): Promise<BlobInfo> {
-    let info: BlobInfo;
-    try {
-      info = await this.assemble(session, digest);
-    } catch (e) {
-      // A digest mismatch ends the session too: the spec leaves no way to retry a PUT.
-      await this.forget(session, true);
-      throw e;
-    }
-    await this.forget(session, false);
-    return info;
-  }
-
-  private async assemble(session: UploadSession, digest: Digest): Promise<BlobInfo> {
-    const dataKey = keys.data(session.uuid);
-    const compression = sniffCompression(session.head ? unhex(session.head) : new Uint8Array(0));
-    if (session.whole) {
-      // Hashed while it streamed in: verified without reading the bytes back.
-      if (session.digest !== digest) {
-        throw new RegistryError("DIGEST_INVALID", undefined, { expected: digest, computed: session.digest });
-      }
-      return this.blobs.adopt(digest, dataKey, session.offset, compression);
-    }
-    const tailStart = session.parts.length * session.partSize;
-    const tail = session.offset > tailStart ? await this.readTail(session) : new Uint8Array(0);
-    if (!session.uploadId) {
-      const computed = await sha256(tail);
-      if (computed !== digest) throw new RegistryError("DIGEST_INVALID", undefined, { expected: digest, computed });
-      return this.blobs.putBytes(digest, tail);
-    }
-    const mpu = this.bucket.resumeMultipartUpload(dataKey, session.uploadId);
-    const parts = [...session.parts];
-    if (tail.byteLength > 0) parts.push(await mpu.uploadPart(parts.length + 1, tail));
-    await mpu.complete(parts);
-    const obj = await this.bucket.get(dataKey);
-    if (!obj) throw new Error(`multipart object ${dataKey} vanished after completion`);
-    const hashed = await digestOf(obj.body);
-    if (hashed.digest !== digest) {
-      await this.bucket.delete(dataKey);
-      throw new RegistryError("DIGEST_INVALID", undefined, { expected: digest, computed: hashed.digest });
-    }
-    return this.blobs.adopt(digest, dataKey, hashed.size, compression);
-  }
-
-  /** Cancels an upload and frees everything it stored. */
-  async cancel(session: UploadSession): Promise<void> {
-    await this.forget(session, true);
-  }
-
-  /** Drops the session's state; with `abort`, also the bytes it stored. */
-  private async forget(session: UploadSession, abort: boolean): Promise<void> {
-    if (abort && session.whole) await this.bucket.delete(keys.data(session.uuid));
-    if (abort && session.uploadId) {
-      try {
-        await this.bucket.resumeMultipartUpload(keys.data(session.uuid), session.uploadId).abort();
-      } catch {
-        // Already completed or aborted: nothing left to free.
-      }
-    }
-    const tails = await this.bucket.list({ prefix: keys.uploadTailPrefix(session.uuid) });
-    const stale = tails.objects.map((o) => o.key);
-    await this.bucket.delete([...stale, keys.upload(session.uuid)]);
-  }
-
-  private async readTail(session: UploadSession): Promise<Uint8Array> {
-    const tail = await this.bucket.get(keys.uploadTail(session.uuid, session.offset));
-    if (!tail) throw new RegistryError("BLOB_UPLOAD_UNKNOWN", "upload session data is missing", { uuid: session.uuid });
-    return new Uint8Array(await tail.arrayBuffer());
-  }
-
-  private async save(session: UploadSession): Promise<void> {
-    await this.bucket.put(keys.upload(session.uuid), JSON.stringify(session), {
+  /** Writes the session if it is still as read with `etag`; null when another request changed it first. */
+  private async write(session: UploadSession, etag: string): Promise<Loaded | null> {
+    const put = await this.bucket.put(keys.upload(session.uuid), JSON.stringify(session), {
+      onlyIf: ifUnchanged(etag),
       httpMetadata: { contentType: "application/json" },
     });
+    return put ? { session, etag: put.etag } : null;
   }
+}
+
+/**
+ * A body read as consecutive portions of given lengths, each a stream of its own (one piece each),
+ * every chunk passed to `onChunk` on the way. Bytes read past a portion carry over to the next.
+ */
+class Portions {
+  private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
+  private readonly onChunk: (chunk: Uint8Array) => Promise<void>;
+  private pending: Uint8Array | undefined;
+
+  constructor(reader: ReadableStreamDefaultReader<Uint8Array>, onChunk: (chunk: Uint8Array) => Promise<void>) {
+    this.reader = reader;
+    this.onChunk = onChunk;
+  }
+
+  next(length: number): ReadableStream<Uint8Array> {
+    let left = length;
+    return new ReadableStream<Uint8Array>({
+      pull: async (ctl) => {
+        let chunk = left > 0 ? await this.take() : undefined;
+        if (!chunk) {
+          ctl.close();
+          return;
+        }
+        if (chunk.byteLength > left) {
+          this.pending = chunk.subarray(left);
+          chunk = chunk.subarray(0, left);
+        }
+        left -= chunk.byteLength;
+        await this.onChunk(chunk);
+        ctl.enqueue(chunk);
+      },
+    });
+  }
+
+  /** How many bytes follow the last portion (0 for a body of exactly the declared length). */
+  async rest(): Promise<number> {
+    const extra = await this.take();
+    if (extra) await this.reader.cancel().catch(() => undefined);
+    return extra?.byteLength ?? 0;
+  }
+
+  private async take(): Promise<Uint8Array | undefined> {
+    if (this.pending) {
+      const p = this.pending;
+      this.pending = undefined;
+      return p;
+    }
+    for (;;) {
+      const r = await readOrInvalid(this.reader);
+      if (r.done) return undefined;
+      if (r.value.byteLength > 0) return r.value;
+    }
+  }
+}
+
+function concatHead(head: Uint8Array, chunk: Uint8Array): Uint8Array {
+  const out = new Uint8Array(Math.min(8, head.byteLength + chunk.byteLength));
+  out.set(head.subarray(0, out.byteLength));
+  out.set(chunk.subarray(0, out.byteLength - head.byteLength), head.byteLength);
+  return out;
+}
+
+function unknown(uuid: string): RegistryError {
+  return new RegistryError("BLOB_UPLOAD_UNKNOWN", undefined, { uuid });
 }
 
 function sizeInvalid(expected: number, received: number): RegistryError {
   return new RegistryError("SIZE_INVALID", "chunk length does not match the declared length", { expected, received });
 }
 
-/** One stream of `a`'s bytes, then `b`'s. */
-function concatStreams(
-  a: ReadableStream<Uint8Array>,
-  b: ReadableStream<Uint8Array> | null,
-): ReadableStream<Uint8Array> {
-  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
-  void (async () => {
-    try {
-      await a.pipeTo(writable, { preventClose: true });
-      if (b) await b.pipeTo(writable, { preventClose: true });
-      await writable.close();
-    } catch (e) {
-      await writable.abort(e).catch(() => undefined);
-    }
-  })();
-  return readable;
+/** 416 with the session's progress, so that the client can resume from it. */
+export function outOfOrder(
+  session: UploadSession,
+  message: string,
+  detail: Record<string, unknown> = {},
+): RegistryError {
+  return new RegistryError(
+    "RANGE_INVALID",
+    message,
+    { expectedStart: session.offset, ...detail },
+    {
+      Range: `0-${Math.max(0, session.offset - 1)}`,
+      "Docker-Upload-UUID": session.uuid,
+    },
+  );
 }
 
 function unhex(s: string): Uint8Array {

@@ -1,0 +1,376 @@
+/**
+ * The storage invariants of docs/storage.md, checked after thousands of seeded interleavings of
+ * concurrent requests and collections, over the real routes, Store and collector (on a
+ * MemoryBucket whose every operation is a scheduling point; helpers/interleave.ts):
+ *
+ *   I1  a 201 for a blob means its bytes are readable from that repository until the link is deleted,
+ *       before and after any collection;
+ *   I2  no record or link names bytes that are gone;
+ *   I3  of two racing operations on an upload session, one wins cleanly: PUT/DELETE, PUT/PUT, PATCH/PATCH;
+ *   I4  a collection deletes only what nothing committed refers to (I1 after it), and never answers 500.
+ *
+ * Each scenario is one of the races issue 8 saw, or a collection racing pushes and mounts.
+ */
+import { describe, expect, it } from "vitest";
+import { sha256, type Digest } from "../../core/oci/digest.ts";
+import { MediaType } from "../../core/oci/media-types.ts";
+import { blobInfoFromMeta } from "../../worker/storage/blobs.ts";
+import { keys } from "../../worker/storage/keys.ts";
+import { World } from "./helpers/interleave.ts";
+
+/** Interleavings per scenario. */
+const SEEDS = 250;
+
+interface Blob {
+  bytes: Uint8Array;
+  digest: Digest;
+}
+
+async function blobOf(text: string): Promise<Blob> {
+  const bytes = new TextEncoder().encode(text.repeat(8));
+  return { bytes, digest: await sha256(bytes) };
+}
+
+const path = (location: string | null): string => new URL(location!).pathname + new URL(location!).search;
+
+async function openSession(w: World, repo: string): Promise<string> {
+  const r = await w.request(`/v2/${repo}/blobs/uploads/`, { method: "POST" });
+  expect(r.status).toBe(202);
+  return path(r.headers.get("Location"));
+}
+
+async function patch(w: World, location: string, bytes: Uint8Array, start?: number): Promise<Response> {
+  const headers: Record<string, string> = { "Content-Length": String(bytes.byteLength) };
+  if (start !== undefined) headers["Content-Range"] = `${start}-${start + bytes.byteLength - 1}`;
+  return w.request(location, { method: "PATCH", headers, body: bytes.slice() });
+}
+
+function close(w: World, location: string, digest: Digest): Promise<Response> {
+  const sep = location.includes("?") ? "&" : "?";
+  return w.request(`${location}${sep}digest=${digest}`, { method: "PUT" });
+}
+
+function monolithic(w: World, repo: string, blob: Blob): Promise<Response> {
+  return w.request(`/v2/${repo}/blobs/uploads/?digest=${blob.digest}`, {
+    method: "POST",
+    headers: { "Content-Length": String(blob.bytes.byteLength) },
+    body: blob.bytes.slice(),
+  });
+}
+
+function mount(w: World, repo: string, digest: Digest, from?: string): Promise<Response> {
+  return w.request(`/v2/${repo}/blobs/uploads/?mount=${digest}${from ? `&from=${from}` : ""}`, { method: "POST" });
+}
+
+/** Status and the digest of the body, for a blob GET. */
+async function pull(w: World, repo: string, digest: Digest): Promise<number | Digest> {
+  const r = await w.request(`/v2/${repo}/blobs/${digest}`);
+  if (r.status !== 200) return r.status;
+  return sha256(new Uint8Array(await r.arrayBuffer()));
+}
+
+function manifestOf(config: Blob, layers: Blob[]): string {
+  return JSON.stringify({
+    schemaVersion: 2,
+    mediaType: MediaType.OciManifest,
+    config: { mediaType: MediaType.OciConfig, digest: config.digest, size: config.bytes.byteLength },
+    layers: layers.map((l) => ({ mediaType: MediaType.OciLayerGzip, digest: l.digest, size: l.bytes.byteLength })),
+  });
+}
+
+function putManifest(w: World, repo: string, ref: string, body: string): Promise<Response> {
+  return w.request(`/v2/${repo}/manifests/${ref}`, {
+    method: "PUT",
+    headers: { "Content-Type": MediaType.OciManifest },
+    body,
+  });
+}
+
+/** What a settled task returned; a task that threw fails the scenario with its own error. */
+function valueOf<T>(r: PromiseSettledResult<unknown> | undefined): T {
+  if (!r) throw new Error("no such task");
+  if (r.status === "rejected") throw r.reason;
+  return r.value as T;
+}
+
+const KEEP_CONFIG = "config that keeps a blob referenced";
+
+/**
+ * Pushes a tagged manifest that references the blob, so that the collector keeps the repository's
+ * link: a blob nothing references is garbage once older than the grace period, by design.
+ */
+async function keep(w: World, repo: string, blob: Blob): Promise<void> {
+  const config = await blobOf(KEEP_CONFIG);
+  expect((await monolithic(w, repo, config)).status).toBe(201);
+  expect((await putManifest(w, repo, "kept", manifestOf(config, [blob]))).status).toBe(201);
+}
+
+/** Every data object is named by a record, a link or an upload session: nothing leaked. */
+function noOrphanData(w: World): Promise<void> {
+  return (async () => {
+    const named = new Set<string>();
+    for (const key of w.bucket.keys()) {
+      if (key.startsWith(keys.uploadsPrefix)) named.add(key.slice(keys.uploadsPrefix.length));
+      if (!key.startsWith(keys.blobsPrefix) && !key.includes("/_blobs/")) continue;
+      const loc = (await w.bucket.head(key))?.customMetadata?.loc;
+      if (loc) named.add(loc.slice(keys.dataPrefix.length).split("/")[0]!);
+    }
+    const orphans = w.bucket
+      .keys()
+      .filter((k) => k.startsWith(keys.dataPrefix) && !named.has(k.slice(keys.dataPrefix.length).split("/")[0]!));
+    expect(orphans).toEqual([]);
+  })();
+}
+
+/** The statuses a concurrent operation answered, every one from `allowed` (never a 500). */
+function statuses(results: PromiseSettledResult<Response>[], allowed: number[][]): number[] {
+  return results.map((r, i) => {
+    if (r.status === "rejected") throw r.reason;
+    expect(allowed[i], `operation ${i} answered ${r.value.status}`).toContain(r.value.status);
+    return r.value.status;
+  });
+}
+
+/** I2: every record and every live link names bytes that exist. */
+async function namesOnlyStoredBytes(w: World): Promise<void> {
+  for (const key of w.bucket.keys()) {
+    if (!key.startsWith(keys.blobsPrefix) && !key.includes("/_blobs/")) continue;
+    const head = await w.bucket.head(key);
+    const info = blobInfoFromMeta(`sha256:${key.split("/").at(-1)}`, head?.customMetadata);
+    if (!info) continue;
+    expect(await w.bucket.head(info.loc), `${key} names ${info.loc}`).not.toBeNull();
+  }
+}
+
+/**
+ * Runs `scenario` for every seed; on a failure, reports the seed and the interleaving so that it
+ * can be replayed.
+ */
+async function forEverySeed(scenario: (w: World) => Promise<void>): Promise<void> {
+  for (let seed = 1; seed <= SEEDS; seed++) {
+    const w = new World(seed);
+    try {
+      await scenario(w);
+    } catch (e) {
+      const trace = w.scheduler.choices.join("\n  ");
+      throw new Error(`seed ${seed} failed: ${(e as Error).message}\ninterleaving:\n  ${trace}`, { cause: e });
+    }
+  }
+}
+
+describe("storage invariants under interleavings", () => {
+  it("a PUT closing a streamed upload races a DELETE of the session: one wins, a 201 stays readable, later pushes are intact", async () => {
+    const blob = await blobOf("item 1: close versus cancel");
+    await forEverySeed(async (w) => {
+      const location = await openSession(w, "team-a/model");
+      expect((await patch(w, location, blob.bytes)).status).toBe(202);
+      const [put, del] = statuses(
+        await w.scheduler.run([() => close(w, location, blob.digest), () => w.request(location, { method: "DELETE" })]),
+        [
+          [201, 404],
+          [204, 404],
+        ],
+      );
+      expect([put, del].filter((s) => s === 201 || s === 204)).toHaveLength(1);
+      if (put === 201) expect(await pull(w, "team-a/model", blob.digest)).toBe(blob.digest);
+      if (put === 201) await keep(w, "team-a/model", blob);
+      // Another tenant pushes the same bytes later: it must get them back, not a poisoned record.
+      expect((await monolithic(w, "private/model", blob)).status).toBe(201);
+      expect(await pull(w, "private/model", blob.digest)).toBe(blob.digest);
+      await keep(w, "private/model", blob);
+      await w.collect(w.now());
+      await noOrphanData(w);
+      expect(await pull(w, "private/model", blob.digest)).toBe(blob.digest);
+      if (put === 201) expect(await pull(w, "team-a/model", blob.digest)).toBe(blob.digest);
+      await namesOnlyStoredBytes(w);
+    });
+  });
+
+  it("the same bytes pushed to two repositories at once, monolithic and by session, both survive a collection", async () => {
+    const blob = await blobOf("item 2: shared allotment");
+    const config = await blobOf("config");
+    await forEverySeed(async (w) => {
+      for (const repo of ["variants/a", "variants/b"]) expect((await monolithic(w, repo, config)).status).toBe(201);
+      const location = await openSession(w, "variants/b");
+      expect((await patch(w, location, blob.bytes)).status).toBe(202);
+      statuses(
+        await w.scheduler.run([() => monolithic(w, "variants/a", blob), () => close(w, location, blob.digest)]),
+        [[201], [201]],
+      );
+      for (const repo of ["variants/a", "variants/b"]) {
+        expect((await putManifest(w, repo, "v1", manifestOf(config, [blob]))).status).toBe(201);
+      }
+      await w.collect(w.now());
+      for (const repo of ["variants/a", "variants/b"]) expect(await pull(w, repo, blob.digest)).toBe(blob.digest);
+      await namesOnlyStoredBytes(w);
+      // Both repositories use one copy: the record and both links name the same bytes.
+      const locs = new Set(
+        [
+          keys.blob(blob.digest),
+          keys.blobLink("variants/a", blob.digest),
+          keys.blobLink("variants/b", blob.digest),
+        ].map((k) => w.bucket.head(k).then((h) => h?.customMetadata?.loc)),
+      );
+      expect(new Set(await Promise.all(locs)).size).toBe(1);
+    });
+  });
+
+  it("two PUTs closing one Content-Range session: 201 or 404, at least one 201, the blob intact", async () => {
+    const blob = await blobOf("item 3: two closes of one session");
+    await forEverySeed(async (w) => {
+      const location = await openSession(w, "ml/model");
+      const half = blob.bytes.byteLength / 2;
+      expect((await patch(w, location, blob.bytes.subarray(0, half), 0)).status).toBe(202);
+      expect((await patch(w, location, blob.bytes.subarray(half), half)).status).toBe(202);
+      const got = statuses(
+        await w.scheduler.run([() => close(w, location, blob.digest), () => close(w, location, blob.digest)]),
+        [
+          [201, 404],
+          [201, 404],
+        ],
+      );
+      expect(got).toContain(201);
+      expect(await pull(w, "ml/model", blob.digest)).toBe(blob.digest);
+      await keep(w, "ml/model", blob);
+      await w.collect(w.now());
+      await noOrphanData(w);
+      expect(await pull(w, "ml/model", blob.digest)).toBe(blob.digest);
+      await namesOnlyStoredBytes(w);
+    });
+  });
+
+  it("two PATCHes of the same range: one 202, one 416, and the blob is the winner's bytes", async () => {
+    const a = await blobOf("A");
+    const b = await blobOf("B");
+    await forEverySeed(async (w) => {
+      const location = await openSession(w, "ml/model");
+      const [first, second] = statuses(
+        await w.scheduler.run([() => patch(w, location, a.bytes, 0), () => patch(w, location, b.bytes, 0)]),
+        [
+          [202, 416],
+          [202, 416],
+        ],
+      );
+      expect([first, second].sort()).toEqual([202, 416]);
+      const winner = first === 202 ? a : b;
+      const loser = first === 202 ? b : a;
+      expect((await close(w, location, loser.digest)).status).toBe(400);
+      const again = await openSession(w, "ml/model");
+      expect((await patch(w, again, winner.bytes, 0)).status).toBe(202);
+      expect((await close(w, again, winner.digest)).status).toBe(201);
+      expect(await pull(w, "ml/model", winner.digest)).toBe(winner.digest);
+      // The loser's piece was deleted by the loser itself: no data object is left that nothing names.
+      await noOrphanData(w);
+      await keep(w, "ml/model", winner);
+      await w.collect(w.now());
+      expect(await pull(w, "ml/model", winner.digest)).toBe(winner.digest);
+      await noOrphanData(w);
+    });
+  });
+
+  it("a PATCH racing the PUT that closes the session: the close sees whole chunks only", async () => {
+    const blob = await blobOf("closing while a chunk arrives");
+    await forEverySeed(async (w) => {
+      const location = await openSession(w, "ml/model");
+      const half = blob.bytes.byteLength / 2;
+      expect((await patch(w, location, blob.bytes.subarray(0, half), 0)).status).toBe(202);
+      const [patched, closed] = statuses(
+        await w.scheduler.run([
+          () => patch(w, location, blob.bytes.subarray(half), half),
+          () => close(w, location, blob.digest),
+        ]),
+        [
+          [202, 404],
+          [201, 400, 404, 416],
+        ],
+      );
+      // The close wins only with every byte it names; a chunk that lost never counts.
+      if (closed === 201) expect(await pull(w, "ml/model", blob.digest)).toBe(blob.digest);
+      else expect(await pull(w, "ml/model", blob.digest)).toBe(404);
+      if (patched === 202 && closed !== 201) expect([400, 416]).toContain(closed);
+      if (closed === 201) await keep(w, "ml/model", blob);
+      await w.collect(w.now());
+      await noOrphanData(w);
+      if (closed === 201) expect(await pull(w, "ml/model", blob.digest)).toBe(blob.digest);
+      await namesOnlyStoredBytes(w);
+    });
+  });
+
+  it("a collection deleting an unlinked blob races a push and a mount of the same bytes", async () => {
+    const blob = await blobOf("collected while re-pushed");
+    await forEverySeed(async (w) => {
+      // Pushed once, then unlinked: its record and bytes are old and unreferenced.
+      expect((await monolithic(w, "old/repo", blob)).status).toBe(201);
+      expect((await w.request(`/v2/old/repo/blobs/${blob.digest}`, { method: "DELETE" })).status).toBe(202);
+      const started = w.now();
+      const [, pushed, mounted] = await w.scheduler.run<Response | unknown>([
+        () => w.collect(started),
+        () => monolithic(w, "new/push", blob),
+        () => mount(w, "new/mount", blob.digest),
+      ]);
+      const push = valueOf<Response>(pushed).status;
+      const mnt = valueOf<Response>(mounted).status;
+      expect(push).toBe(201);
+      expect([201, 202]).toContain(mnt);
+      expect(await pull(w, "new/push", blob.digest)).toBe(blob.digest);
+      if (mnt === 201) expect(await pull(w, "new/mount", blob.digest)).toBe(blob.digest);
+      await keep(w, "new/push", blob);
+      if (mnt === 201) await keep(w, "new/mount", blob);
+      await w.collect(w.now());
+      await noOrphanData(w);
+      expect(await pull(w, "new/push", blob.digest)).toBe(blob.digest);
+      if (mnt === 201) expect(await pull(w, "new/mount", blob.digest)).toBe(blob.digest);
+      await namesOnlyStoredBytes(w);
+    });
+  });
+
+  it("a collection sweeping old links races a client that found them by HEAD and pushes a manifest", async () => {
+    const layer = await blobOf("layer found by HEAD");
+    const config = await blobOf("config found by HEAD");
+    await forEverySeed(async (w) => {
+      // Blobs pushed long ago and never referenced: the sweep would delete their links.
+      for (const b of [layer, config]) expect((await monolithic(w, "ml/app", b)).status).toBe(201);
+      const started = w.now();
+      const push = async (): Promise<Response> => {
+        for (const b of [layer, config]) {
+          const head = await w.request(`/v2/ml/app/blobs/${b.digest}`, { method: "HEAD" });
+          if (head.status !== 200) expect((await monolithic(w, "ml/app", b)).status).toBe(201);
+        }
+        return putManifest(w, "ml/app", "v1", manifestOf(config, [layer]));
+      };
+      const [collected, pushed] = await w.scheduler.run<unknown>([() => w.collect(started), push]);
+      valueOf(collected);
+      expect(valueOf<Response>(pushed).status).toBe(201);
+      await w.collect(w.now());
+      for (const b of [layer, config]) expect(await pull(w, "ml/app", b.digest)).toBe(b.digest);
+      await namesOnlyStoredBytes(w);
+    });
+  });
+
+  it("deleting a tag races a re-push of the image and a collection: a pushed tag pulls whole", async () => {
+    const layer = await blobOf("re-pushed layer");
+    const config = await blobOf("re-pushed config");
+    await forEverySeed(async (w) => {
+      for (const b of [layer, config]) expect((await monolithic(w, "ml/tagged", b)).status).toBe(201);
+      const manifest = manifestOf(config, [layer]);
+      expect((await putManifest(w, "ml/tagged", "v1", manifest)).status).toBe(201);
+      const started = w.now();
+      const repush = async (): Promise<Response> => {
+        for (const b of [layer, config]) expect((await monolithic(w, "ml/tagged", b)).status).toBe(201);
+        return putManifest(w, "ml/tagged", "v2", manifest);
+      };
+      const results = await w.scheduler.run<unknown>([
+        () => w.request("/v2/ml/tagged/manifests/v1", { method: "DELETE" }),
+        () => w.collect(started),
+        repush,
+      ]);
+      expect([202, 404]).toContain(valueOf<Response>(results[0]).status);
+      valueOf(results[1]);
+      expect(valueOf<Response>(results[2]).status).toBe(201);
+      await w.collect(w.now());
+      expect((await w.request("/v2/ml/tagged/manifests/v2")).status).toBe(200);
+      for (const b of [layer, config]) expect(await pull(w, "ml/tagged", b.digest)).toBe(b.digest);
+      await namesOnlyStoredBytes(w);
+    });
+  });
+});

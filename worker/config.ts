@@ -1,0 +1,78 @@
+/**
+ * The registry's settings, read from wrangler vars in one place. Every var is a string; each has
+ * a safe default, and a malformed value (a typo in wrangler.toml, `--var X:abc`) falls back to it
+ * with a warning in the Worker log rather than reaching a header or a timer as NaN.
+ */
+
+/** The plain-string vars (wrangler.toml `[vars]`, `--var`, .dev.vars). Secrets and bindings live in env.ts. */
+export interface Vars {
+  /** Largest PATCH body clients should send; advertised as OCI-Chunk-Max-Length. */
+  CHUNK_MAX_BYTES?: string;
+  /** Blobs up to this size are put into the Workers Cache API on GET. */
+  CACHE_MAX_BLOB_BYTES?: string;
+  /** How long an idle upload session lives, in seconds. */
+  UPLOAD_TTL_SECONDS?: string;
+  /** Objects written less than this long before a collection started are never deleted. */
+  GC_GRACE_SECONDS?: string;
+  /** Derived (partition) objects neither written nor read for this long are deleted. */
+  GC_DERIVED_TTL_SECONDS?: string;
+  /** R2 operations one collection invocation may spend before it saves its cursor and stops. */
+  GC_MAX_OPERATIONS?: string;
+}
+
+export interface GcConfig {
+  graceMs: number;
+  uploadTtlMs: number;
+  derivedTtlMs: number;
+  maxOperations: number;
+}
+
+export interface Config {
+  chunkMaxBytes: number;
+  cacheMaxBlobBytes: number;
+  uploadTtlSeconds: number;
+  gc: GcConfig;
+}
+
+export const DEFAULTS = {
+  /** Under Cloudflare's 100 MB request-body limit on Free and Pro zones, with room for headers. */
+  chunkMaxBytes: 95_000_000,
+  cacheMaxBlobBytes: 512 * 1024 * 1024,
+  uploadTtlSeconds: 24 * 3600,
+  gcGraceSeconds: 3600,
+  /** Well above the daily refresh of a derived object's lastAccess, so a partition in use is never collected. */
+  gcDerivedTtlSeconds: 7 * 24 * 3600,
+  /** Under the 1,000 subrequests of a Workers Standard invocation, with room for the rest of the request. */
+  gcMaxOperations: 900,
+} as const;
+
+export function readConfig(vars: Vars): Config {
+  return {
+    chunkMaxBytes: integer(vars, "CHUNK_MAX_BYTES", DEFAULTS.chunkMaxBytes, 1),
+    cacheMaxBlobBytes: integer(vars, "CACHE_MAX_BLOB_BYTES", DEFAULTS.cacheMaxBlobBytes, 0),
+    uploadTtlSeconds: integer(vars, "UPLOAD_TTL_SECONDS", DEFAULTS.uploadTtlSeconds, 1),
+    gc: {
+      graceMs: integer(vars, "GC_GRACE_SECONDS", DEFAULTS.gcGraceSeconds, 0) * 1000,
+      uploadTtlMs: integer(vars, "UPLOAD_TTL_SECONDS", DEFAULTS.uploadTtlSeconds, 1) * 1000,
+      derivedTtlMs: integer(vars, "GC_DERIVED_TTL_SECONDS", DEFAULTS.gcDerivedTtlSeconds, 1) * 1000,
+      maxOperations: integer(vars, "GC_MAX_OPERATIONS", DEFAULTS.gcMaxOperations, 10),
+    },
+  };
+}
+
+const warned = new Set<string>();
+
+/** A whole number of at least `min` from a var; the default, with one warning per isolate, when malformed. */
+function integer(vars: Vars, name: keyof Vars, fallback: number, min: number): number {
+  const raw = vars[name];
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (/^\s*\d+\s*$/.test(raw) && Number.isSafeInteger(n) && n >= min) return n;
+  if (!warned.has(name)) {
+    warned.add(name);
+    console.warn(
+      `config: ${name}=${JSON.stringify(raw.slice(0, 40))} is not a whole number >= ${min}; using ${fallback}`,
+    );
+  }
+  return fallback;
+}

@@ -1,0 +1,82 @@
+/**
+ * The collector's intent: before its last look at what references a link or a data object, a
+ * collection writes down what it is about to delete (`gc/intent/<run>`), and removes the note when
+ * it is done. A request that has just written a reference reads the notes afterwards. Whatever
+ * the interleaving, one side sees the other: either the collection's last look finds the new
+ * reference and keeps the object, or the request finds the note and does not rely on the object.
+ * A note carries its expiry; a collection never deletes past it, so a note left by a collection
+ * that died blocks nobody for long.
+ */
+import type { Bucket } from "./bucket.ts";
+import type { Clock } from "./clock.ts";
+import { keys } from "./keys.ts";
+
+export interface Intent {
+  /** ms since epoch; after it the collection deletes nothing more under this note. */
+  expires: number;
+  /** Keys the collection is about to delete (links, manifests, referrer records, field facts). */
+  keys: string[];
+  /** Data ids (every key under data/<id>) the collection is about to delete. */
+  data: string[];
+}
+
+/** How long a note holds. A collection checks it before each delete call. */
+export const INTENT_TTL_MS = 60_000;
+/** A collection stops deleting this long before its note expires, for clocks that disagree a little. */
+export const INTENT_MARGIN_MS = 15_000;
+
+export async function writeIntent(bucket: Bucket, runId: string, intent: Intent): Promise<void> {
+  await bucket.put(keys.gcIntent(runId), JSON.stringify(intent), { httpMetadata: { contentType: "application/json" } });
+}
+
+export async function clearIntent(bucket: Bucket, runId: string): Promise<void> {
+  await bucket.delete(keys.gcIntent(runId));
+}
+
+/** Whether a live note names the data id or one of the keys. */
+export async function intentBlocks(
+  bucket: Bucket,
+  clock: Clock,
+  target: { dataId?: string | undefined; keys?: string[] },
+): Promise<boolean> {
+  const notes = await bucket.list({ prefix: keys.gcIntentPrefix });
+  for (const o of notes.objects) {
+    const got = await bucket.get(o.key);
+    // Gone between the listing and the read: that collection just finished, and may have deleted
+    // what the caller wrote. Answering "blocked" makes the caller look again.
+    if (!got) return true;
+    let intent: Intent;
+    try {
+      intent = (await got.json()) as Intent;
+    } catch {
+      continue;
+    }
+    if (intent.expires <= clock.now()) continue;
+    if (target.dataId !== undefined && intent.data.includes(target.dataId)) return true;
+    if (target.keys?.some((k) => intent.keys.includes(k))) return true;
+  }
+  return false;
+}
+
+/**
+ * Makes a write that a collection may be sweeping stick: waits while a live note names `key`, then
+ * checks the object is there, and writes it again if a collection deleted it. Reading the notes
+ * before checking matters: a collection clears its note only after deleting, so a caller that
+ * finds no note either wrote before the collection looked (which then kept it) or comes after the
+ * deletion (and sees the object gone).
+ */
+export async function keepWritten(
+  bucket: Bucket,
+  clock: Clock,
+  key: string,
+  write: () => Promise<unknown>,
+): Promise<void> {
+  for (let wait = 100; ; wait = Math.min(wait * 2, 10_000)) {
+    if (await intentBlocks(bucket, clock, { keys: [key] })) {
+      await clock.sleep(wait);
+      continue;
+    }
+    if (await bucket.head(key)) return;
+    await write();
+  }
+}
