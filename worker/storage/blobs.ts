@@ -122,7 +122,11 @@ export class BlobStore {
     }
     const table = await this.bucket.get(info.loc);
     if (!table) throw new RegistryError("BLOB_UNKNOWN", "blob data is missing", { digest: info.digest });
-    return streamPieces(this.bucket, (await table.json()) as Piece[], range, info.digest);
+    const pieces = (await table.json()) as Piece[];
+    const length = range ? range.length : pieces.reduce((n, p) => n + p.size, 0);
+    // A stream of known length: workerd then sends the Content-Length the route sets instead of
+    // falling back to chunked encoding.
+    return streamPieces(this.bucket, pieces, range, info.digest).pipeThrough(new FixedLengthStream(length));
   }
 
   /**
