@@ -23,7 +23,7 @@ import { listVisible } from "../auth/catalog.ts";
 import type { AppEnv } from "../env.ts";
 import { asset, ASSET_PREFIX } from "./assets.ts";
 import { listFiles } from "./files.ts";
-import { loadImage } from "./images.ts";
+import { loadImage, type ImageView } from "./images.ts";
 import { Layout, Notice, type Crumb } from "./pages/layout.tsx";
 import { ImagePage } from "./pages/image.tsx";
 import { FilesPage } from "./pages/files.tsx";
@@ -47,6 +47,9 @@ const CSP = [
   "base-uri 'none'",
   "frame-ancestors 'none'",
 ].join("; ");
+
+/** Pages shown before the visitor is known (assets, errors): nothing to pull, no sign-in form. */
+const NOBODY: Viewer = { authOn: false, staleCredentials: false, mayPull: () => false, anonymousMayPull: () => false };
 
 const REPOS_PER_PAGE = 200;
 const TAGS_PER_PAGE = 25;
@@ -106,18 +109,13 @@ ui.get("/*", async (c) => {
 });
 
 ui.onError((err, c) => {
-  const status = err instanceof RegistryError && err.status < 500 ? err.status : 500;
-  if (status === 500) console.error("ui error", err);
-  const viewer: Viewer = {
-    authOn: false,
-    staleCredentials: false,
-    mayPull: () => false,
-    anonymousMayPull: () => false,
-  };
+  // A registry error keeps its status (a misconfigured auth setup is still 5xx); anything else is ours.
+  const status = err instanceof RegistryError ? err.status : 500;
+  if (!(err instanceof RegistryError)) console.error("ui error", err);
   const message = err instanceof RegistryError && status < 500 ? err.message : "Something went wrong on our side.";
   return c.html(
-    <Layout title="Error" viewer={viewer} crumbs={[]}>
-      <Notice title={status === 500 ? "Error" : "Cannot show this"}>
+    <Layout title="Error" viewer={NOBODY} crumbs={[]}>
+      <Notice title={status >= 500 ? "Error" : "Cannot show this"}>
         <p>{message}</p>
       </Notice>
     </Layout>,
@@ -133,9 +131,8 @@ function page(
   body: JSX.Element,
   viewer?: Viewer,
 ): Response | Promise<Response> {
-  const v = viewer ?? { authOn: false, staleCredentials: false, mayPull: () => false, anonymousMayPull: () => false };
   return c.html(
-    <Layout title={title} viewer={v} crumbs={crumbs}>
+    <Layout title={title} viewer={viewer ?? NOBODY} crumbs={crumbs}>
       {body}
     </Layout>,
     status as 200,
@@ -216,24 +213,8 @@ async function imagePage(c: Ctx, viewer: Viewer, name: string, tag: string): Pro
     "unknown";
 
   const compareTag = c.req.query("compare") || undefined;
-  const previous =
-    compareTag && compareTag !== tag ? await loadImage(store, name, compareTag, false).catch(() => null) : null;
-  const fields = new Map<string, PlatformField>();
-  for (const p of withField) {
-    const old = previous?.platforms.find((o) => o.platform === p.platform);
-    const data: PlatformField = {
-      platform: p.platform,
-      base: p.layers.map((l) => ({ digest: l.digest, size: l.size })),
-      cells: p.field!.cells,
-    };
-    if (previous) {
-      data.previous = {
-        base: old?.layers.map((l) => l.digest) ?? [],
-        cells: new Map((old?.field?.cells ?? []).map((cell) => [cellKey(cell.row, cell.col), cell.digest])),
-      };
-    }
-    fields.set(p.platform, data);
-  }
+  const previous = compareTag && compareTag !== tag ? await loadImage(store, name, compareTag, false) : null;
+  const fields = platformFields(image, previous);
   const rects = selectionOf(c.req.query("sel"), usable);
   const host = new URL(c.req.url).host;
   const plainHttp = new URL(c.req.url).protocol === "http:";
@@ -288,6 +269,28 @@ async function blobPage(c: Ctx, viewer: Viewer, name: string, digest: Digest): P
     <FilesPage repo={name} digest={digest} size={info.size} compression={info.compression} listing={listing} />,
     viewer,
   );
+}
+
+/** Each platform's field as a selection is costed, with the compared image's field of the same platform. */
+function platformFields(image: ImageView, previous: ImageView | null): Map<string, PlatformField> {
+  const fields = new Map<string, PlatformField>();
+  for (const p of image.platforms) {
+    if (!p.field) continue;
+    const data: PlatformField = {
+      platform: p.platform,
+      base: p.layers.map((l) => ({ digest: l.digest, size: l.size })),
+      cells: p.field.cells,
+    };
+    if (previous) {
+      const old = previous.platforms.find((o) => o.platform === p.platform);
+      data.previous = {
+        base: old?.layers.map((l) => l.digest) ?? [],
+        cells: new Map((old?.field?.cells ?? []).map((cell) => [cellKey(cell.row, cell.col), cell.digest])),
+      };
+    }
+    fields.set(p.platform, data);
+  }
+  return fields;
 }
 
 /** Every `2dfs.partition.*` annotation: those a tag can name, and those it cannot (shown, never offered). */
