@@ -1,7 +1,8 @@
 /**
  * Builds the web view's client script and stylesheet (worker/ui/client/) into
  * worker/ui/assets.gen.ts, the module the Worker serves them from. The Worker bundle cannot run
- * a second build of its own, so the result is committed; run this after changing the client:
+ * a second build of its own, so the result is committed; run this after changing the client (or
+ * core/tdfs, which the client bundles). `npm run deploy` and CI run it first anyway:
  *
  *   node scripts/build-ui-client.ts           rewrite worker/ui/assets.gen.ts
  *   node scripts/build-ui-client.ts --check   fail if it is not what the sources build (CI)
