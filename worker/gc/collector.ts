@@ -5,16 +5,16 @@
  *   Per repository: every manifest reachable from a tag (through indexes, subjects and the
  *   referrers of reachable manifests) and every blob those manifests reference: configs, layers,
  *   and every allotment listed inside a 2DFS field. Everything else in the repository (untagged
- *   manifests, their referrer records, links, field facts) is garbage. Globally: a blob is live
- *   while some repository links it; a data object while a live blob points to it or a live upload
- *   session owns it. Upload sessions idle past UPLOAD_TTL_SECONDS and derived objects unused for
+ *   manifests, their referrer records, links, field facts) is garbage. Globally: a blob record is
+ *   kept while some repository links the blob; a data object while a record, a link or a live
+ *   upload session names it. Upload sessions idle past UPLOAD_TTL_SECONDS and derived objects unused for
  *   GC_DERIVED_TTL_SECONDS are garbage.
  *
  * ORDER
  *   1. For each repository: snapshot, mark, sweep, repair (repository.ts).
  *   2. Upload sessions, derived objects.
- *   3. List every link anew, then delete unlinked blobs (global.ts).
- *   4. Delete data objects that no remaining blob or session owns.
+ *   3. List every link anew, then delete records of unlinked blobs (global.ts).
+ *   4. Delete data objects that nothing names, through an intent note (global.ts).
  *
  * SAFETY AGAINST CONCURRENT PUSHES (a blob or manifest pushed while a collection runs is never deleted)
  *   a. Grace period. The run fixes `cutoff = start - GC_GRACE_SECONDS` once, and deletes only
@@ -27,19 +27,19 @@
  *   c. Links decide blobs, not blob age. A re-push or mount of an old blob does not rewrite
  *      `blobs/`, only the link; the global phase lists links after every repository was swept,
  *      so a blob linked during the run (step 1 included) is seen as live.
- *   d. Check before delete. R2 has no conditional delete, so just before deleting, the sweep lists
- *      the repository again and deletes only objects still as the snapshot saw them (etag and
- *      upload time): a link or manifest a push rewrote after the snapshot stays.
+ *   d. Intent, then check before delete. R2 has no conditional delete, so the sweep first writes
+ *      what it is about to delete in an intent note (worker/storage/intent.ts), lists the
+ *      repository again and deletes only objects still as the snapshot saw them (etag and upload
+ *      time), then clears the note. A writer reads the notes after writing and writes again what
+ *      was taken, so a rewrite at any moment survives (docs/storage.md).
  *   e. Repair. A client that finds an old, unreferenced link by HEAD skips the upload and pushes a
  *      manifest relying on it; if the sweep deleted that link in between, the repair pass (after
  *      the sweep, before any blob bytes go) lists the repository's tags and manifests again, walks
  *      every manifest the mark did not see, and puts back what it needs from memory.
  *   f. Nothing is swept on a partial mark: a reachable manifest or field that cannot be read
  *      leaves its repository untouched (reported as skipped).
- *   What remains: a manifest PUT whose reference check ran before the sweep and whose write
- *   landed after the repair listing (one R2 put, milliseconds, against a window of whole R2
- *   calls), and a link written between the global link listing and the blob delete. docs/gc.md
- *   describes both and the push-side check that would close them.
+ *   g. Data is deleted through an intent note too, after a second look at every record, link and
+ *      session: a commit that links the bytes meanwhile is seen, or sees the note and retries.
  *
  * BOUNDS
  *   Each R2 call is counted. Between units of work (one repository; one listing page of a global
