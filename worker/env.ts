@@ -1,22 +1,18 @@
 /** The Worker's typed environment: bindings from wrangler.toml and per-request variables. */
-import type { AuthState } from "./auth/middleware.ts";
+import type { AuthBindings } from "./auth/bindings.ts";
+import type { AuthState } from "./auth/state.ts";
 import type { Vars } from "./config.ts";
 import type { Store } from "./storage/store.ts";
 
-/** Bindings, secrets and vars (wrangler.toml); the plain settings are declared and read in config.ts. */
-export interface Bindings extends Vars {
+/**
+ * Bindings, secrets and vars (wrangler.toml). The plain settings are declared and read in config.ts,
+ * the auth ones in auth/bindings.ts: both are leaves, so nothing here imports what imports it.
+ */
+export interface Bindings extends Vars, AuthBindings {
   /** R2: blobs, manifests, tags, upload sessions. The source of truth (strongly consistent). */
   BLOBS: R2Bucket;
   /** KV: caches of immutable, content-addressed results only (eventually consistent). */
   CACHE: KVNamespace;
-  /** "token" (the default: closed) or "none" (open, only when asked for): see docs/auth.md. */
-  AUTH_MODE?: string;
-  /** Users, password hashes and access rules (JSON); a secret in production. */
-  AUTH_CONFIG?: string;
-  /** The HMAC-SHA256 key that signs tokens; a wrangler secret. */
-  TOKEN_SIGNING_KEY?: string;
-  /** Rate Limiting binding ([[ratelimits]]): password checks per user name (worker/auth/login-limit.ts). */
-  LOGIN_LIMITER?: RateLimit;
 }
 
 export interface Variables {

@@ -12,7 +12,7 @@
  * log (never to the client), see worker/auth/middleware.ts.
  */
 import * as z from "../../core/zod.ts";
-import type { Bindings } from "../env.ts";
+import type { AuthBindings } from "./bindings.ts";
 import { PATTERN_RE } from "./glob.ts";
 import { parsePasswordHash, type PasswordHash } from "./password.ts";
 import { Policy } from "./policy.ts";
@@ -114,7 +114,7 @@ type ParsedSettings = { mode: "none" } | Omit<TokenAuth, "limiter">;
 let memo: { key: string; settings: ParsedSettings | AuthConfigError } | undefined;
 
 /** The settings for this environment; throws AuthConfigError when they are unusable. */
-export function authSettings(env: Bindings): AuthSettings {
+export function authSettings(env: AuthBindings): AuthSettings {
   const limiter = env.LOGIN_LIMITER;
   const key = JSON.stringify([env.AUTH_MODE, env.AUTH_CONFIG, env.TOKEN_SIGNING_KEY, limiter !== undefined]);
   if (memo?.key !== key) {
@@ -137,7 +137,7 @@ export function authSettings(env: Bindings): AuthSettings {
   return { ...settings, limiter };
 }
 
-function parseSettings(env: Bindings): ParsedSettings {
+function parseSettings(env: AuthBindings): ParsedSettings {
   // Unset or empty means token: a deploy is closed unless its owner opens it.
   const mode = (env.AUTH_MODE ?? "").trim() || "token";
   if (mode === "none") return { mode: "none" };

@@ -18,20 +18,12 @@ import type { AppEnv } from "../env.ts";
 import { denied, serviceOf, TOKEN_PATH, unauthorized } from "./challenge.ts";
 import { AuthConfigError, authSettings, type AuthSettings, type TokenAuth } from "./config.ts";
 import { checkPassword, readCredentials } from "./credentials.ts";
-import { ANONYMOUS, type Subject } from "./policy.ts";
+import { ANONYMOUS } from "./policy.ts";
 import { requirementOf, type Requirement } from "./requirement.ts";
-import type { Scope } from "./scope.ts";
+import type { AuthState, Caller } from "./state.ts";
 import { readAccessToken } from "./tokens.ts";
 
-/** Who is asking, and how they proved it. */
-export interface Caller {
-  subject: Subject;
-  via: "nothing" | "password" | "token";
-  /** For a token, everything it allows; Basic and anonymous callers are judged by the rules. */
-  grants: Scope[];
-}
-
-export type AuthState = { mode: "none" } | { mode: "token"; auth: TokenAuth; caller: Caller };
+export type { AuthState, Caller } from "./state.ts";
 
 const OPEN: AuthState = { mode: "none" };
 
