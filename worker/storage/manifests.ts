@@ -22,6 +22,11 @@ export interface ManifestHead {
   size: number;
 }
 
+export interface TagEntry {
+  tag: string;
+  uploaded: Date;
+}
+
 export interface ReferrerRecord {
   subject: Digest;
   descriptor: Descriptor;
@@ -117,6 +122,23 @@ export class ManifestStore {
     doomed.push(keys.manifest(repo, digest));
     for (let i = 0; i < doomed.length; i += 1000) await this.bucket.delete(doomed.slice(i, i + 1000));
     return true;
+  }
+
+  /**
+   * Tags, newest first by when they were last written (their object's upload time), for the web
+   * view. At most `max` are read and sorted; `complete` says whether that was all of them.
+   */
+  async tagsNewestFirst(repo: string, max = 5000): Promise<{ tags: TagEntry[]; complete: boolean }> {
+    const prefix = keys.tagsPrefix(repo);
+    const tags: TagEntry[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.bucket.list({ prefix, ...(cursor ? { cursor } : {}) });
+      for (const o of page.objects) tags.push({ tag: o.key.slice(prefix.length), uploaded: o.uploaded });
+      cursor = page.truncated ? page.cursor : undefined;
+    } while (cursor && tags.length < max);
+    tags.sort((a, b) => b.uploaded.getTime() - a.uploaded.getTime() || (a.tag < b.tag ? -1 : 1));
+    return { tags, complete: cursor === undefined };
   }
 
   /** Tags in lexical order, after `last`, at most `n`. */

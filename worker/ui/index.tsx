@@ -31,7 +31,6 @@ import { Repositories } from "./pages/repositories.tsx";
 import { Tags, type TagRow } from "./pages/tags.tsx";
 import { pageTarget } from "./path.ts";
 import { cellKey, summarize, type PlatformField, type PullTarget } from "./selection.ts";
-import { tagsNewestFirst } from "./tags.ts";
 import { viewerOf, type Viewer } from "./viewer.ts";
 
 type Ctx = Context<AppEnv>;
@@ -173,7 +172,7 @@ async function repositoriesPage(c: Ctx, viewer: Viewer): Promise<Response> {
 async function repositoryPage(c: Ctx, viewer: Viewer, name: string): Promise<Response> {
   const store = c.var.store;
   if (!viewer.mayPull(name) || !(await store.catalog.exists(name))) return notFound(c, viewer);
-  const { tags } = await tagsNewestFirst(c.env.BLOBS, name);
+  const { tags } = await c.var.store.manifests.tagsNewestFirst(name);
   const pageNo = Math.max(0, Math.min(Number(c.req.query("page") ?? 0) | 0, Math.floor(tags.length / TAGS_PER_PAGE)));
   const shown = tags.slice(pageNo * TAGS_PER_PAGE, (pageNo + 1) * TAGS_PER_PAGE);
   const rows: TagRow[] = await Promise.all(
@@ -222,7 +221,7 @@ async function imagePage(c: Ctx, viewer: Viewer, name: string, tag: string): Pro
   const target: PullTarget = { host, plainHttp, repo: name, tag, multiPlatform: image.platforms.length > 1 };
   if (viewer.user && !viewer.anonymousMayPull(name)) target.user = viewer.user;
   const summary = field ? summarize(field, rects, usable, target) : undefined;
-  const { tags } = await tagsNewestFirst(c.env.BLOBS, name);
+  const { tags } = await c.var.store.manifests.tagsNewestFirst(name);
   const otherTags = tags
     .map((t) => t.tag)
     .filter((t) => t !== tag)
