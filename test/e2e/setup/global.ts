@@ -17,6 +17,8 @@ const REQUIRED: Record<string, string> = {
   curl: "curl",
   pigz: "pigz",
   zstd: "zstd",
+  chromium: "chromium",
+  tmux: "tmux",
 };
 
 function onPath(bin: string): boolean {
