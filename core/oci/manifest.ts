@@ -4,13 +4,13 @@
  * serves the exact bytes that were pushed and never re-encodes a manifest.
  */
 import * as z from "../zod.ts";
-import { isSha256Digest, type Digest } from "./digest.ts";
+import { isDigest, type Digest } from "./digest.ts";
 import { RegistryError } from "./errors.ts";
 import { JsonTextError, parseJsonDocument } from "./json.ts";
 import { isIndexMediaType, isManifestMediaType, MediaType, type ManifestMediaType } from "./media-types.ts";
 
 const digestSchema = z.pipe(
-  z.string().check(z.refine(isSha256Digest, { message: "must be a sha256 digest" })),
+  z.string().check(z.refine(isDigest, { message: "must be a sha256 or sha512 digest" })),
   z.transform((s) => s as Digest),
 );
 

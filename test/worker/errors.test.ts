@@ -11,7 +11,7 @@ import { anImage } from "./helpers/images.ts";
 import { bytesOf, call, expectOciError, expectStatus, registry, uniqueRepo, withParams } from "./helpers/registry.ts";
 import { keysUnder } from "./helpers/storage.ts";
 
-/** Well-formed digests of algorithms the registry does not compute (sha512 is the lead's, with the storage rewrite). */
+/** Well-formed digests of algorithms the registry does not compute (it computes sha256 and sha512: digests-sha512.test.ts). */
 const UNSUPPORTED_DIGESTS = [`md5:${"ab".repeat(16)}`, `sha384:${"cd".repeat(48)}`, `sha3-256:${"ef".repeat(32)}`];
 const UNKNOWN_UUID = "00000000-0000-4000-8000-000000000000";
 

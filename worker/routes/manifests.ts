@@ -1,7 +1,7 @@
 /** GET, HEAD, PUT and DELETE of manifests by tag or digest. */
 import { Hono } from "hono";
 import type { Context } from "hono";
-import { sha256, type Digest } from "../../core/oci/digest.ts";
+import { algorithmOf, digestWith, type Digest } from "../../core/oci/digest.ts";
 import { RegistryError } from "../../core/oci/errors.ts";
 import { parseManifest, type Descriptor, type ParsedManifest } from "../../core/oci/manifest.ts";
 import { isIndexMediaType } from "../../core/oci/media-types.ts";
@@ -50,7 +50,9 @@ manifests.put("/:name{.+}/manifests/:reference", async (c) => {
   const store = c.var.store;
   const bytes = await readLimited(c.req.raw.body, MANIFEST_MAX_BYTES);
   const parsed = parseManifest(bytes, c.req.header("content-type") ?? null, { pushed: true });
-  const digest = await sha256(bytes);
+  // Pushed by digest, the manifest is checked and kept under that digest's algorithm (sha256 or
+  // sha512); pushed by tag, it is named by its sha256, which is what clients expect back.
+  const digest = await digestWith(ref.kind === "digest" ? algorithmOf(ref.digest) : "sha256", bytes);
   if (ref.kind === "digest" && ref.digest !== digest) {
     throw new RegistryError("DIGEST_INVALID", "manifest digest does not match its bytes", {
       reference: ref.digest,

@@ -7,7 +7,7 @@
 import { Hono } from "hono";
 import type { Context } from "hono";
 import type { Digest } from "../../core/oci/digest.ts";
-import { parseDigest } from "../../core/oci/digest.ts";
+import { algorithmOf, parseDigest } from "../../core/oci/digest.ts";
 import { RegistryError } from "../../core/oci/errors.ts";
 import { validateName } from "../../core/oci/reference.ts";
 import { mayMountFromAnywhere, mayPull } from "../auth/middleware.ts";
@@ -145,7 +145,7 @@ async function storeWhole(c: Context<AppEnv>, name: string, digest: Digest): Pro
   const loaded = await store.uploads.create(name);
   let appended: Loaded;
   try {
-    appended = await store.uploads.append(loaded, body, length);
+    appended = await store.uploads.append(loaded, body, length, algorithmOf(digest));
   } catch (e) {
     await store.uploads.cancel(loaded).catch(() => undefined);
     throw e;

@@ -35,7 +35,7 @@
  */
 import type { Digest } from "../../core/oci/digest.ts";
 
-/** `sha256:<hex>` as the path `sha256/<hex>`. */
+/** `<alg>:<hex>` (sha256 or sha512) as the path `<alg>/<hex>`. */
 const path = (d: Digest): string => d.replace(":", "/");
 
 export const keys = {

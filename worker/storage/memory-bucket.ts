@@ -2,7 +2,7 @@
  * An in-memory Bucket with R2's semantics where the storage layer relies on them: strongly
  * consistent single-key operations, conditional puts (`onlyIf` by etag or upload time, evaluated
  * atomically at commit), an etag that depends only on the content (as R2's MD5 etag does for
- * single-part objects: two equal bodies have equal etags), sha256 verification on put, ranged gets,
+ * single-part objects: two equal bodies have equal etags), sha256 and sha512 verification on put, ranged gets,
  * and lexical listing with prefix, startAfter, cursor, limit, delimiter and include.
  *
  * It exists for the interleaving harness: every operation first awaits `gate(op, key)`, where a
@@ -68,14 +68,18 @@ export class MemoryBucket implements Bucket {
   ): Promise<R2Object | null> {
     await this.step("put", key);
     const bytes = await toBytes(value);
-    const checksum = options.sha256;
-    if (checksum !== undefined) {
+    for (const [option, hash] of [
+      ["sha256", "SHA-256"],
+      ["sha512", "SHA-512"],
+    ] as const) {
+      const checksum = options[option];
+      if (checksum === undefined) continue;
       const want =
         typeof checksum === "string"
           ? checksum
           : toHex(new Uint8Array(ArrayBuffer.isView(checksum) ? checksum.buffer : checksum));
-      const got = toHex(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
-      if (got !== want) throw new Error("put: The SHA-256 checksum you specified did not match what we received.");
+      const got = toHex(await crypto.subtle.digest(hash, bytes as Uint8Array<ArrayBuffer>));
+      if (got !== want) throw new Error(`put: The ${hash} checksum you specified did not match what we received.`);
     }
     // The condition is judged when the write commits, as R2 does: after the body has arrived.
     const current = this.objects.get(key);
