@@ -1,21 +1,31 @@
 /**
- * Registry benchmark: skopeo pushes a 1 GiB image of 8 random layers, then pulls it back, against
- * our registry under `wrangler dev` and against the distribution registry (Debian
- * `docker-registry`), in the same run on the same machine. skopeo's own pace (it digests and
- * writes every byte) caps its pull, so the registries' serving speed is also measured directly:
- * all layer blobs fetched at once over HTTP, twice (the second time an edge cache may answer).
- * Prints seconds and MB/s for each, and the ratios ours/peer (time: below 1 means we are faster).
+ * Registry benchmark (issue 11): our registry under `wrangler dev` against the distribution
+ * registry (Debian `docker-registry`), both started here, on the same machine in the same run.
+ *
+ * 1. skopeo pushes a 1 GiB image of 8 random layers to each, then pulls it twice (best of two).
+ * 2. curl GETs the 8 layer blobs one after another (what a registry's serving costs without
+ *    skopeo's own pace in the way).
+ * 3. Rounds: a second and a third copy of the image (mounted into fresh repositories, so nothing
+ *    of them is in the edge cache) are pulled 4 rounds in a row, by skopeo and by 8 parallel GETs:
+ *    the rounds show what the edge-cache fill costs the pulls that pay for it.
+ * 4. Pieces against one object: a blob pushed in Content-Range chunks (one stored piece each) and
+ *    one of the same size pushed in one request, at 300 MB and at BENCH_BIG_GB (default 6; 0
+ *    skips it), each fetched once by curl, with workerd's peak RSS during the GET.
  *
  *   node bench/registry.ts [--mib 1024] [--layers 8] [--json]
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { readFile, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { ociImage } from "../test/helpers/images.ts";
+import type { Descriptor } from "../core/oci/manifest.ts";
+import { ociImage, type WrittenImage } from "../test/helpers/images.ts";
 import { startPeerRegistry } from "../test/helpers/peer.ts";
+import { run } from "../test/helpers/process.ts";
 import * as skopeo from "../test/helpers/skopeo.ts";
-import { startRegistry } from "../test/helpers/wrangler-dev.ts";
+import { startSnapshotRegistry } from "./snapshot.ts";
+import { generatedBlob, pushGenerated, serveTimed, type Served } from "./big-blobs.ts";
+import { cpuSeconds, findWorkerd, rssMb } from "./workerd-proc.ts";
 
 const { values } = parseArgs({
   options: {
@@ -26,94 +36,182 @@ const { values } = parseArgs({
 });
 const layers = Number(values.layers);
 const layerBytes = Math.floor((Number(values.mib) * 1024 * 1024) / layers);
+const BIG_GB = Number(process.env.BENCH_BIG_GB ?? 6);
+const ROUNDS = 4;
 
-interface Timing {
-  seconds: number;
-  mbPerSecond: number;
-}
+const log = (msg: string): void => console.error(`[bench] ${msg}`);
 
-async function timed(bytes: number, work: () => Promise<unknown>): Promise<Timing> {
+async function seconds(work: () => Promise<unknown>): Promise<number> {
   const start = performance.now();
   await work();
-  const seconds = (performance.now() - start) / 1000;
-  return { seconds, mbPerSecond: bytes / 1e6 / seconds };
+  return (performance.now() - start) / 1000;
 }
 
 const work = await mkdtemp(join(tmpdir(), "2dfs-bench-registry-"));
 const cleanups: (() => Promise<void>)[] = [async () => rm(work, { recursive: true, force: true })];
 try {
-  console.error(`building a ${values.mib} MiB image of ${layers} random layers...`);
+  log(`building a ${values.mib} MiB image of ${layers} random layers...`);
   // gzip level 0: a real gzip layer, without spending a minute compressing what cannot shrink.
   const [image, ours, peer] = await Promise.all([
     ociImage().randomLayers(layers, layerBytes).compression("gzip", 0).tag("v1").write(join(work, "image")),
-    startRegistry(),
+    startSnapshotRegistry(),
     startPeerRegistry(),
   ]);
   cleanups.unshift(ours.stop, peer.stop);
-
-  const targets = [
-    { name: "ours (wrangler dev)", host: ours.host },
-    { name: "distribution 2.8 (docker-registry)", host: peer.host },
-  ];
-  const layerDigests = [...new Set(image.platforms.flatMap((p) => p.layers.map((l) => l.descriptor.digest)))];
-  const layerBytesTotal = image.platforms
+  const workerd = findWorkerd(ours.port);
+  const layerDescs = image.platforms
     .flatMap((p) => p.layers.map((l) => l.descriptor))
-    .filter((d, i, all) => all.findIndex((x) => x.digest === d.digest) === i)
-    .reduce((n, d) => n + d.size, 0);
+    .filter((d, i, all) => all.findIndex((x) => x.digest === d.digest) === i);
+
   /** Every layer blob at once, as a Go client asks (Accept-Encoding: gzip), each byte read and counted. */
-  const fetchLayers = async (host: string): Promise<void> => {
-    const sizes = await Promise.all(
-      layerDigests.map(async (d) => {
-        const res = await fetch(`http://${host}/v2/bench/image/blobs/${d}`, { headers: { "Accept-Encoding": "gzip" } });
-        if (res.status !== 200) throw new Error(`GET ${d}: ${res.status}`);
+  const fetchParallel = async (host: string, repo: string): Promise<void> => {
+    await Promise.all(
+      layerDescs.map(async (d) => {
+        const res = await fetch(`http://${host}/v2/${repo}/blobs/${d.digest}`, {
+          headers: { "Accept-Encoding": "gzip" },
+        });
+        if (res.status !== 200) throw new Error(`GET ${d.digest}: ${res.status}`);
         let n = 0;
         for await (const chunk of res.body!) n += (chunk as Uint8Array).byteLength;
-        return n;
+        if (n !== d.size) throw new Error(`GET ${d.digest}: ${n} of ${d.size} bytes`);
       }),
     );
-    const total = sizes.reduce((a, b) => a + b, 0);
-    if (total !== layerBytesTotal) throw new Error(`fetched ${total} bytes, expected ${layerBytesTotal}`);
   };
-  const results: { name: string; push: Timing; pull: Timing; fetch: Timing; fetchAgain: Timing }[] = [];
-  for (const t of targets) {
-    const ref = `docker://${t.host}/bench/image:v1`;
-    console.error(`${t.name}: push...`);
-    const push = await timed(image.totalBytes, () => skopeo.copy(image.ref, ref, { preserveDigests: true }));
-    const out = join(work, `pull-${results.length}`);
-    console.error(`${t.name}: pull...`);
-    const pull = await timed(image.totalBytes, () => skopeo.copy(ref, `oci:${out}:v1`, { preserveDigests: true }));
+  /** The layer blobs one after another, by curl. */
+  const curlSequential = async (host: string, repo: string): Promise<void> => {
+    for (const d of layerDescs) {
+      const r = await run("curl", [
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} %{size_download}",
+        blobUrl(host, repo, d),
+      ]);
+      if (r.stdout.trim() !== `200 ${d.size}`) throw new Error(`curl ${d.digest}: ${r.stdout}`);
+    }
+  };
+  const pull = async (host: string, repo: string, i: number): Promise<number> => {
+    const out = join(work, `pull-${i}`);
+    const s = await seconds(() =>
+      skopeo.copy(`docker://${host}/${repo}:v1`, `oci:${out}:v1`, { preserveDigests: true }),
+    );
     await rm(out, { recursive: true, force: true });
-    const fetch = await timed(layerBytesTotal, () => fetchLayers(t.host));
-    const fetchAgain = await timed(layerBytesTotal, () => fetchLayers(t.host));
-    results.push({ name: t.name, push, pull, fetch, fetchAgain });
+    return s;
+  };
+
+  const main: Record<"ours" | "peer", { push: number; pulls: number[]; curl: number; pushCpu?: number }> = {
+    ours: { push: 0, pulls: [], curl: 0 },
+    peer: { push: 0, pulls: [], curl: 0 },
+  };
+  let pulls = 0;
+  for (const [which, host] of [
+    ["peer", peer.host],
+    ["ours", ours.host],
+  ] as const) {
+    log(`${which}: skopeo push, two pulls, curl of the blobs one by one`);
+    const cpu0 = which === "ours" ? cpuSeconds(workerd.worker) : 0;
+    main[which].push = await seconds(() =>
+      skopeo.copy(image.ref, `docker://${host}/bench/image:v1`, { preserveDigests: true }),
+    );
+    if (which === "ours") main.ours.pushCpu = cpuSeconds(workerd.worker) - cpu0;
+    for (let i = 0; i < 2; i++) main[which].pulls.push(await pull(host, "bench/image", pulls++));
+    main[which].curl = await seconds(() => curlSequential(host, "bench/image"));
   }
 
-  const [o, p] = results as [(typeof results)[0], (typeof results)[0]];
+  log("rounds on fresh copies: 4 skopeo pulls of one, 4 rounds of 8 parallel GETs of another");
+  await mountCopy(ours.url, image, "bench/image", "bench/copy-pull");
+  await mountCopy(ours.url, image, "bench/image", "bench/copy-get");
+  const rounds = { pull: [] as number[], get: [] as number[] };
+  for (let i = 0; i < ROUNDS; i++) rounds.pull.push(await pull(ours.host, "bench/copy-pull", pulls++));
+  for (let i = 0; i < ROUNDS; i++) rounds.get.push(await seconds(() => fetchParallel(ours.host, "bench/copy-get")));
+  const peerGet = Math.min(
+    await seconds(() => fetchParallel(peer.host, "bench/image")),
+    await seconds(() => fetchParallel(peer.host, "bench/image")),
+  );
+
+  log("pieces against one object: 300 MB in 4 chunks" + (BIG_GB > 0 ? `, ${BIG_GB} GB in 95 MB chunks` : ""));
+  const sizes = [{ bytes: 300_000_000, chunk: 75_000_000 }];
+  if (BIG_GB > 0) sizes.push({ bytes: BIG_GB * 1e9, chunk: 95_000_000 });
+  const serving: { bytes: number; chunks: number; one: Served; pieces: Served; idleRssMb: number }[] = [];
+  for (const { bytes, chunk } of sizes) {
+    const one = generatedBlob(bytes);
+    const chunked = generatedBlob(bytes);
+    log(`${bytes / 1e6} MB: pushing in one request, then in ${Math.ceil(bytes / chunk)} chunks`);
+    await pushGenerated(ours.url, "bench/big", one);
+    await pushGenerated(ours.url, "bench/big", chunked, chunk);
+    const idleRssMb = rssMb(workerd.worker);
+    const oneServed = await serveTimed(`${ours.url}/v2/bench/big/blobs/${one.digest}`, bytes, workerd);
+    const piecesServed = await serveTimed(`${ours.url}/v2/bench/big/blobs/${chunked.digest}`, bytes, workerd);
+    serving.push({ bytes, chunks: Math.ceil(bytes / chunk), one: oneServed, pieces: piecesServed, idleRssMb });
+  }
+
+  const best = (xs: number[]): number => Math.min(...xs);
   const ratios = {
-    push: o.push.seconds / p.push.seconds,
-    pull: o.pull.seconds / p.pull.seconds,
-    fetch: o.fetch.seconds / p.fetch.seconds,
-    fetchAgain: o.fetchAgain.seconds / p.fetchAgain.seconds,
+    push: main.peer.push / main.ours.push,
+    pull: best(main.peer.pulls) / best(main.ours.pulls),
+    curl: main.peer.curl / main.ours.curl,
   };
   if (values.json) {
-    console.log(
-      JSON.stringify({ bench: "registry", bytes: image.totalBytes, layers, results, timeRatioOursOverPeer: ratios }),
-    );
+    console.log(JSON.stringify({ bench: "registry", bytes: image.totalBytes, main, rounds, peerGet, serving, ratios }));
   } else {
-    const fmt = (t: Timing): string =>
-      `${t.seconds.toFixed(2).padStart(7)} s ${t.mbPerSecond.toFixed(1).padStart(8)} MB/s`;
-    console.log(`registry: skopeo push and pull of ${(image.totalBytes / 1e6).toFixed(0)} MB in ${layers} layers`);
+    const mb = image.totalBytes / 1e6;
+    const s = (x: number): string => `${x.toFixed(2)} s`;
     console.log(
-      `${"".padEnd(36)} ${"skopeo push".padEnd(22)} ${"skopeo pull".padEnd(22)} ${"blob fetch".padEnd(22)} blob fetch again`,
+      `registry: ${mb.toFixed(0)} MB in ${layers} layers; ratios are distribution time / ours (goal in brackets)`,
     );
-    for (const r of results) {
-      console.log(`${r.name.padEnd(36)} ${fmt(r.push)}   ${fmt(r.pull)}   ${fmt(r.fetch)}   ${fmt(r.fetchAgain)}`);
+    console.log(
+      `  skopeo push      ours ${s(main.ours.push)} (${(mb / main.ours.push).toFixed(1)} MB/s, workerd CPU ${main.ours.pushCpu!.toFixed(1)} s), distribution ${s(main.peer.push)}: ratio ${ratios.push.toFixed(2)} (>= 0.25)`,
+    );
+    console.log(
+      `  skopeo pull      ours ${main.ours.pulls.map(s).join(", ")}, distribution ${main.peer.pulls.map(s).join(", ")}: best-of-two ratio ${ratios.pull.toFixed(2)} (>= 0.95)`,
+    );
+    console.log(
+      `  curl 8 blobs one after another: ours ${s(main.ours.curl)}, distribution ${s(main.peer.curl)}: ratio ${ratios.curl.toFixed(2)} (>= 1.0)`,
+    );
+    console.log(
+      `  rounds, skopeo pull of a fresh copy: ${rounds.pull.map(s).join(", ")} (distribution best ${s(best(main.peer.pulls))})`,
+    );
+    console.log(
+      `  rounds, 8 parallel GETs of a fresh copy: ${rounds.get.map(s).join(", ")} (distribution ${s(peerGet)})`,
+    );
+    for (const r of serving) {
+      const f = (x: Served): string =>
+        `first byte ${x.firstByteSeconds.toFixed(3)} s, ${x.mbPerSecond.toFixed(0)} MB/s, peak RSS workerd ${x.peakRssMb.worker.toFixed(0)} MB (proxy ${x.peakRssMb.proxy.toFixed(0)} MB)`;
+      console.log(`  ${(r.bytes / 1e6).toFixed(0)} MB blob (workerd RSS before: ${r.idleRssMb.toFixed(0)} MB)`);
+      console.log(`    one request:   ${f(r.one)}`);
+      console.log(
+        `    ${String(r.chunks).padStart(2)} chunks:     ${f(r.pieces)}; time pieces / one: ${(r.pieces.seconds / r.one.seconds).toFixed(2)} (<= 1.2)`,
+      );
     }
-    console.log(
-      `time ours/peer: push ${ratios.push.toFixed(2)}x, pull ${ratios.pull.toFixed(2)}x, ` +
-        `blob fetch ${ratios.fetch.toFixed(2)}x, again ${ratios.fetchAgain.toFixed(2)}x (below 1: ours is faster)`,
-    );
   }
 } finally {
   for (const cleanup of cleanups) await cleanup().catch((e: unknown) => console.error("cleanup:", e));
+}
+
+function blobUrl(host: string, repo: string, d: Descriptor): string {
+  return `http://${host}/v2/${repo}/blobs/${d.digest}`;
+}
+
+/** A copy of the image in another repository, by cross-repository mounts and manifest PUTs. */
+async function mountCopy(base: string, image: WrittenImage, from: string, to: string): Promise<void> {
+  const bytesOf = (d: Descriptor): Promise<Buffer> => readFile(join(image.dir, "blobs", "sha256", d.digest.slice(7)));
+  for (const p of image.platforms) {
+    for (const d of [p.config, ...p.layers.map((l) => l.descriptor)]) {
+      const res = await fetch(`${base}/v2/${to}/blobs/uploads/?mount=${d.digest}&from=${from}`, { method: "POST" });
+      await res.body?.cancel();
+      if (res.status !== 201) throw new Error(`mount ${d.digest}: ${res.status}`);
+    }
+    await putManifest(base, to, p.manifest.digest, p.manifest.mediaType, await bytesOf(p.manifest));
+  }
+  await putManifest(base, to, image.tag, image.top.mediaType, await bytesOf(image.top));
+}
+
+async function putManifest(base: string, repo: string, ref: string, mediaType: string, body: Buffer): Promise<void> {
+  const res = await fetch(`${base}/v2/${repo}/manifests/${ref}`, {
+    method: "PUT",
+    headers: { "Content-Type": mediaType },
+    body,
+  });
+  if (res.status !== 201) throw new Error(`PUT manifest ${ref}: ${res.status} ${await res.text()}`);
 }

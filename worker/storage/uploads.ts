@@ -18,18 +18,15 @@
  * of one streamed piece is verified at close without reading it back; a blob of several is read
  * once, in order, through the native hash. Its pieces stay where they were written (R2 has no
  * rename or copy) and a small table lists them: serving streams them in order (blobs.ts).
- *
- * Bytes are hashed in line with sha256, the algorithm nearly every client names, unless the caller
- * knows the digest already (a monolithic upload of unknown length). A session closed with a digest
- * of another algorithm (sha512) is read back once through that hash instead, as if in pieces.
  */
-import type { Digest, DigestAlgorithm } from "../../core/oci/digest.ts";
-import { algorithmOf, digestFromHash, HASH_NAMES, toHex } from "../../core/oci/digest.ts";
+import type { Digest } from "../../core/oci/digest.ts";
+import { toHex } from "../../core/oci/digest.ts";
 import { RegistryError } from "../../core/oci/errors.ts";
 import { sniffCompression } from "../../core/oci/media-types.ts";
-import { putHashed, R2_SINGLE_PUT_MAX, streamPieces, type BlobInfo, type BlobStore, type Piece } from "./blobs.ts";
+import { R2_SINGLE_PUT_MAX, streamPieces, type BlobInfo, type BlobStore, type Piece } from "./blobs.ts";
 import { deleteAll, IF_ABSENT, ifUnchanged, listAll, type Bucket } from "./bucket.ts";
 import type { Clock } from "./clock.ts";
+import { BlockSource, putBlocks } from "./blocks.ts";
 import { keys } from "./keys.ts";
 import { digestOf, readOrInvalid } from "./streams.ts";
 
@@ -117,20 +114,14 @@ export class UploadStore {
 
   /**
    * Appends a request's bytes. When `expected` is given (Content-Length or Content-Range), the
-   * request must carry exactly that many bytes, or nothing is committed. The bytes are hashed in
-   * line with `algorithm`: the one of the digest that will close the upload, when it is known.
+   * request must carry exactly that many bytes, or nothing is committed.
    */
-  async append(
-    loaded: Loaded,
-    body: ReadableStream<Uint8Array> | null,
-    expected?: number,
-    algorithm: DigestAlgorithm = "sha256",
-  ): Promise<Loaded> {
+  async append(loaded: Loaded, body: ReadableStream<Uint8Array> | null, expected?: number): Promise<Loaded> {
     const { session } = loaded;
     const written: Piece[] = [];
     let received: { size: number; digest: Digest; head: Uint8Array };
     try {
-      received = await this.writePieces(session, body, expected, written, algorithm);
+      received = await this.writePieces(session, body, expected, written);
     } catch (e) {
       await deleteAll(
         this.bucket,
@@ -227,9 +218,8 @@ export class UploadStore {
 
   private async assemble(session: UploadSession, digest: Digest): Promise<BlobInfo> {
     const compression = sniffCompression(session.head ? unhex(session.head) : new Uint8Array(0));
-    const algorithm = algorithmOf(digest);
     if (session.pieces.length === 0) {
-      const empty = await digestOf(new Blob([]).stream() as ReadableStream<Uint8Array>, algorithm);
+      const empty = await digestOf(new Blob([]).stream() as ReadableStream<Uint8Array>);
       if (empty.digest !== digest) {
         throw new RegistryError("DIGEST_INVALID", undefined, { expected: digest, computed: empty.digest });
       }
@@ -237,12 +227,13 @@ export class UploadStore {
       await this.bucket.put(loc, new Uint8Array(0), { httpMetadata: { contentType: "application/octet-stream" } });
       return { digest, size: 0, compression, loc, pieces: 1 };
     }
-    // Hashed while it streamed in, when it arrived in one request and with the algorithm of the
-    // digest it closes with: verified without reading it back.
-    let computed = session.digest && algorithmOf(session.digest) === algorithm ? session.digest : undefined;
+    // Hashed while it streamed in, when it arrived in one request: verified without reading it back.
+    let computed = session.digest;
     if (computed === undefined) {
-      const hashed = await digestOf(streamPieces(this.bucket, session.pieces, undefined, digest), algorithm);
-      computed = hashed.digest;
+      // Native stream into native hash: no JavaScript per chunk (the pieces' lengths are known).
+      const hasher = new crypto.DigestStream("SHA-256");
+      await streamPieces(this.bucket, session.pieces, undefined, digest).pipeTo(hasher);
+      computed = `sha256:${toHex(await hasher.digest)}`;
     }
     if (computed !== digest) throw new RegistryError("DIGEST_INVALID", undefined, { expected: digest, computed });
     if (session.pieces.length === 1) {
@@ -282,16 +273,15 @@ export class UploadStore {
   /**
    * Reads the body into new pieces: one streamed piece for a known length (up to R2's single-put
    * limit, more pieces past it), or buffered pieces for an unknown one. Returns what was received,
-   * hashed in line with `algorithm`.
+   * hashed in line.
    */
   private async writePieces(
     session: UploadSession,
     body: ReadableStream<Uint8Array> | null,
     expected: number | undefined,
     written: Piece[],
-    algorithm: DigestAlgorithm,
   ): Promise<{ size: number; digest: Digest; head: Uint8Array }> {
-    const hasher = new crypto.DigestStream(HASH_NAMES[algorithm]);
+    const hasher = new crypto.DigestStream("SHA-256");
     const hash = hasher.getWriter();
     let head: Uint8Array = new Uint8Array(0);
     let size = 0;
@@ -304,12 +294,15 @@ export class UploadStore {
     const start = session.offset;
     const newKey = () => keys.piece(session.uuid, start + size, crypto.randomUUID().slice(0, 8));
     if (body && expected !== undefined && expected > 0) {
-      const source = new Portions(body.getReader(), record);
+      const source = new BlockSource(body);
       while (size < expected) {
         const length = Math.min(expected - size, R2_SINGLE_PUT_MAX);
         const key = newKey();
         written.push({ key, size: length });
-        await putHashed(this.bucket, key, source.next(length), length);
+        const got = await putBlocks(this.bucket, key, source, length, record, {
+          httpMetadata: { contentType: "application/octet-stream" },
+        });
+        if (got < length) break; // The body ended early: SIZE_INVALID below.
       }
       const surplus = await source.rest();
       if (surplus > 0) throw sizeInvalid(expected, size + surplus);
@@ -349,7 +342,7 @@ export class UploadStore {
     }
     await hash.close();
     if (expected !== undefined && size !== expected) throw sizeInvalid(expected, size);
-    return { size, digest: digestFromHash(algorithm, await hasher.digest), head };
+    return { size, digest: `sha256:${toHex(await hasher.digest)}`, head };
   }
 
   private async read(uuid: string): Promise<Loaded | null> {
@@ -365,61 +358,6 @@ export class UploadStore {
       httpMetadata: { contentType: "application/json" },
     });
     return put ? { session, etag: put.etag } : null;
-  }
-}
-
-/**
- * A body read as consecutive portions of given lengths, each a stream of its own (one piece each),
- * every chunk passed to `onChunk` on the way. Bytes read past a portion carry over to the next.
- */
-class Portions {
-  private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
-  private readonly onChunk: (chunk: Uint8Array) => Promise<void>;
-  private pending: Uint8Array | undefined;
-
-  constructor(reader: ReadableStreamDefaultReader<Uint8Array>, onChunk: (chunk: Uint8Array) => Promise<void>) {
-    this.reader = reader;
-    this.onChunk = onChunk;
-  }
-
-  next(length: number): ReadableStream<Uint8Array> {
-    let left = length;
-    return new ReadableStream<Uint8Array>({
-      pull: async (ctl) => {
-        let chunk = left > 0 ? await this.take() : undefined;
-        if (!chunk) {
-          ctl.close();
-          return;
-        }
-        if (chunk.byteLength > left) {
-          this.pending = chunk.subarray(left);
-          chunk = chunk.subarray(0, left);
-        }
-        left -= chunk.byteLength;
-        await this.onChunk(chunk);
-        ctl.enqueue(chunk);
-      },
-    });
-  }
-
-  /** How many bytes follow the last portion (0 for a body of exactly the declared length). */
-  async rest(): Promise<number> {
-    const extra = await this.take();
-    if (extra) await this.reader.cancel().catch(() => undefined);
-    return extra?.byteLength ?? 0;
-  }
-
-  private async take(): Promise<Uint8Array | undefined> {
-    if (this.pending) {
-      const p = this.pending;
-      this.pending = undefined;
-      return p;
-    }
-    for (;;) {
-      const r = await readOrInvalid(this.reader);
-      if (r.done) return undefined;
-      if (r.value.byteLength > 0) return r.value;
-    }
   }
 }
 
