@@ -6,7 +6,7 @@
  * it relies on. The collector keeps every `data/<id>` that a record or a link names.
  */
 import type { Digest } from "../../core/oci/digest.ts";
-import { hexOf, toHex } from "../../core/oci/digest.ts";
+import { algorithmOf, digestFromHash, hexOf, HASH_NAMES } from "../../core/oci/digest.ts";
 import { RegistryError } from "../../core/oci/errors.ts";
 import { sniffCompression, type Compression } from "../../core/oci/media-types.ts";
 import { deleteAll, IF_ABSENT, ifUnchanged, listAll, type Bucket } from "./bucket.ts";
@@ -191,14 +191,14 @@ export class BlobStore {
 
   /**
    * Stores a body of known length and commits it into `repo`. The body always streams into a copy
-   * of its own, hashed natively on the way, and R2 refuses it unless it matches the digest: even
-   * when the blob is recorded already, since that copy may be collected while this body arrives,
-   * and a body read only to hash it could not stand in for it. A copy that turns out redundant is
-   * deleted by the commit.
+   * of its own, hashed natively on the way with the digest's algorithm (sha256 or sha512), and R2
+   * refuses it unless it matches the digest: even when the blob is recorded already, since that
+   * copy may be collected while this body arrives, and a body read only to hash it could not stand
+   * in for it. A copy that turns out redundant is deleted by the commit.
    */
   async putStream(repo: string, digest: Digest, body: ReadableStream<Uint8Array>, length: number): Promise<BlobInfo> {
     const loc = keys.data(crypto.randomUUID());
-    const stored = await putHashed(this.bucket, loc, body, length, { sha256: hexOf(digest) });
+    const stored = await putHashed(this.bucket, loc, body, length, { expect: digest });
     if (stored.digest !== digest) {
       throw new RegistryError("DIGEST_INVALID", undefined, { expected: digest, computed: stored.digest });
     }
@@ -309,22 +309,31 @@ export function streamPieces(
 
 /**
  * Streams a body of known length into one R2 object while hashing it natively (DigestStream),
- * and learns its compression from its first bytes on the way. With `sha256`, R2 itself refuses a
- * body that does not match, so it is never written; without it the caller decides what to keep.
+ * and learns its compression from its first bytes on the way. With `expect`, the body is hashed
+ * with that digest's algorithm and R2 itself refuses a body that does not match (its `sha256` or
+ * `sha512` checksum), so it is never written; without it the body is hashed with sha256 and the
+ * caller decides what to keep.
  */
 export async function putHashed(
   bucket: Bucket,
   key: string,
   body: ReadableStream<Uint8Array>,
   length: number,
-  opts: { sha256?: string } = {},
+  opts: { expect?: Digest } = {},
 ): Promise<{ digest: Digest; compression: Compression; head: Uint8Array }> {
+  const { expect } = opts;
+  const algorithm = expect ? algorithmOf(expect) : "sha256";
+  const checksum: Pick<R2PutOptions, "sha256" | "sha512"> = !expect
+    ? {}
+    : algorithm === "sha512"
+      ? { sha512: hexOf(expect) }
+      : { sha256: hexOf(expect) };
   const { head, stream } = await peek(body, 8);
   const compression = sniffCompression(head);
   // Hashed in line rather than through tee(): a tee lets the request run ahead of a slower R2
   // write and buffers the difference, which for a multi-GB blob would exhaust the isolate. In
   // line, the body is read no faster than R2 takes it.
-  const hasher = new crypto.DigestStream("SHA-256");
+  const hasher = new crypto.DigestStream(HASH_NAMES[algorithm]);
   const writer = hasher.getWriter();
   let size = 0;
   let readError: unknown;
@@ -342,7 +351,7 @@ export async function putHashed(
   let putError: unknown;
   try {
     await bucket.put(key, guarded.pipeThrough(hashing).pipeThrough(new FixedLengthStream(length)), {
-      ...(opts.sha256 ? { sha256: opts.sha256 } : {}),
+      ...checksum,
       httpMetadata: { contentType: "application/octet-stream" },
     });
   } catch (e) {
@@ -355,9 +364,9 @@ export async function putHashed(
       received: size,
     });
   }
-  const digest: Digest = `sha256:${toHex(await hasher.digest)}`;
-  // R2 refusing a body that does not match `sha256` is a digest mismatch, which the caller reports.
-  if (putError && !(opts.sha256 && digest !== `sha256:${opts.sha256}`)) throw putError;
+  const digest = digestFromHash(algorithm, await hasher.digest);
+  // R2 refusing a body that does not match its checksum is a digest mismatch, which the caller reports.
+  if (putError && !(expect && digest !== expect)) throw putError;
   return { digest, compression, head };
 }
 
@@ -383,7 +392,7 @@ function guardReads(stream: ReadableStream<Uint8Array>, onError: (e: unknown) =>
 export async function verify(digest: Digest, body: ReadableStream<Uint8Array>, length: number): Promise<void> {
   let hashed: { digest: Digest; size: number };
   try {
-    hashed = await digestOf(body);
+    hashed = await digestOf(body, algorithmOf(digest));
   } catch (e) {
     throw bodyEndedEarly(e);
   }

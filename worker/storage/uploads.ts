@@ -18,9 +18,13 @@
  * of one streamed piece is verified at close without reading it back; a blob of several is read
  * once, in order, through the native hash. Its pieces stay where they were written (R2 has no
  * rename or copy) and a small table lists them: serving streams them in order (blobs.ts).
+ *
+ * Bytes are hashed in line with sha256, the algorithm nearly every client names, unless the caller
+ * knows the digest already (a monolithic upload of unknown length). A session closed with a digest
+ * of another algorithm (sha512) is read back once through that hash instead, as if in pieces.
  */
-import type { Digest } from "../../core/oci/digest.ts";
-import { toHex } from "../../core/oci/digest.ts";
+import type { Digest, DigestAlgorithm } from "../../core/oci/digest.ts";
+import { algorithmOf, digestFromHash, HASH_NAMES, toHex } from "../../core/oci/digest.ts";
 import { RegistryError } from "../../core/oci/errors.ts";
 import { sniffCompression } from "../../core/oci/media-types.ts";
 import { R2_SINGLE_PUT_MAX, streamPieces, type BlobInfo, type BlobStore, type Piece } from "./blobs.ts";
@@ -114,14 +118,20 @@ export class UploadStore {
 
   /**
    * Appends a request's bytes. When `expected` is given (Content-Length or Content-Range), the
-   * request must carry exactly that many bytes, or nothing is committed.
+   * request must carry exactly that many bytes, or nothing is committed. The bytes are hashed in
+   * line with `algorithm`: the one of the digest that will close the upload, when it is known.
    */
-  async append(loaded: Loaded, body: ReadableStream<Uint8Array> | null, expected?: number): Promise<Loaded> {
+  async append(
+    loaded: Loaded,
+    body: ReadableStream<Uint8Array> | null,
+    expected?: number,
+    algorithm: DigestAlgorithm = "sha256",
+  ): Promise<Loaded> {
     const { session } = loaded;
     const written: Piece[] = [];
     let received: { size: number; digest: Digest; head: Uint8Array };
     try {
-      received = await this.writePieces(session, body, expected, written);
+      received = await this.writePieces(session, body, expected, written, algorithm);
     } catch (e) {
       await deleteAll(
         this.bucket,
@@ -218,8 +228,9 @@ export class UploadStore {
 
   private async assemble(session: UploadSession, digest: Digest): Promise<BlobInfo> {
     const compression = sniffCompression(session.head ? unhex(session.head) : new Uint8Array(0));
+    const algorithm = algorithmOf(digest);
     if (session.pieces.length === 0) {
-      const empty = await digestOf(new Blob([]).stream() as ReadableStream<Uint8Array>);
+      const empty = await digestOf(new Blob([]).stream() as ReadableStream<Uint8Array>, algorithm);
       if (empty.digest !== digest) {
         throw new RegistryError("DIGEST_INVALID", undefined, { expected: digest, computed: empty.digest });
       }
@@ -227,13 +238,14 @@ export class UploadStore {
       await this.bucket.put(loc, new Uint8Array(0), { httpMetadata: { contentType: "application/octet-stream" } });
       return { digest, size: 0, compression, loc, pieces: 1 };
     }
-    // Hashed while it streamed in, when it arrived in one request: verified without reading it back.
-    let computed = session.digest;
+    // Hashed while it streamed in, when it arrived in one request and with the algorithm of the
+    // digest it closes with: verified without reading it back.
+    let computed = session.digest && algorithmOf(session.digest) === algorithm ? session.digest : undefined;
     if (computed === undefined) {
       // Native stream into native hash: no JavaScript per chunk (the pieces' lengths are known).
-      const hasher = new crypto.DigestStream("SHA-256");
+      const hasher = new crypto.DigestStream(HASH_NAMES[algorithm]);
       await streamPieces(this.bucket, session.pieces, undefined, digest).pipeTo(hasher);
-      computed = `sha256:${toHex(await hasher.digest)}`;
+      computed = digestFromHash(algorithm, await hasher.digest);
     }
     if (computed !== digest) throw new RegistryError("DIGEST_INVALID", undefined, { expected: digest, computed });
     if (session.pieces.length === 1) {
@@ -273,15 +285,16 @@ export class UploadStore {
   /**
    * Reads the body into new pieces: one streamed piece for a known length (up to R2's single-put
    * limit, more pieces past it), or buffered pieces for an unknown one. Returns what was received,
-   * hashed in line.
+   * hashed in line with `algorithm`.
    */
   private async writePieces(
     session: UploadSession,
     body: ReadableStream<Uint8Array> | null,
     expected: number | undefined,
     written: Piece[],
+    algorithm: DigestAlgorithm,
   ): Promise<{ size: number; digest: Digest; head: Uint8Array }> {
-    const hasher = new crypto.DigestStream("SHA-256");
+    const hasher = new crypto.DigestStream(HASH_NAMES[algorithm]);
     const hash = hasher.getWriter();
     let head: Uint8Array = new Uint8Array(0);
     let size = 0;
@@ -342,7 +355,7 @@ export class UploadStore {
     }
     await hash.close();
     if (expected !== undefined && size !== expected) throw sizeInvalid(expected, size);
-    return { size, digest: `sha256:${toHex(await hasher.digest)}`, head };
+    return { size, digest: digestFromHash(algorithm, await hasher.digest), head };
   }
 
   private async read(uuid: string): Promise<Loaded | null> {
