@@ -373,4 +373,41 @@ describe("storage invariants under interleavings", () => {
       await namesOnlyStoredBytes(w);
     });
   });
+
+  it("a manifest DELETE races a tag re-pointed elsewhere and a re-push of the same manifest: no tag is lost or left dangling", async () => {
+    const layer = await blobOf("layer of A and B");
+    const configA = await blobOf("config A");
+    const configB = await blobOf("config B");
+    await forEverySeed(async (w) => {
+      for (const b of [layer, configA, configB]) expect((await monolithic(w, "ml/tags", b)).status).toBe(201);
+      const a = manifestOf(configA, [layer]);
+      const b = manifestOf(configB, [layer]);
+      const digestA = await sha256(a);
+      const digestB = await sha256(b);
+      for (const tag of ["latest", "v1"]) expect((await putManifest(w, "ml/tags", tag, a)).status).toBe(201);
+      const [deleted, moved, repushed] = statuses(
+        await w.scheduler.run([
+          () => w.request(`/v2/ml/tags/manifests/${digestA}`, { method: "DELETE" }),
+          () => putManifest(w, "ml/tags", "latest", b),
+          () => putManifest(w, "ml/tags", "v2", a),
+        ]),
+        [[202], [201], [201]],
+      );
+      expect([deleted, moved, repushed]).toEqual([202, 201, 201]);
+      // The tag moved to B stays on B, whatever the DELETE of A did.
+      const latest = await w.request("/v2/ml/tags/manifests/latest");
+      expect(latest.status).toBe(200);
+      expect(latest.headers.get("Docker-Content-Digest")).toBe(digestB);
+      // No tag names a manifest that is gone.
+      const listed = (await (await w.request("/v2/ml/tags/tags/list")).json()) as { tags: string[] };
+      for (const tag of listed.tags) {
+        expect((await w.request(`/v2/ml/tags/manifests/${tag}`, { method: "HEAD" })).status, tag).toBe(200);
+      }
+      expect(listed.tags).not.toContain("v1");
+      await w.collect(w.now());
+      expect((await w.request(`/v2/ml/tags/manifests/latest`)).status).toBe(200);
+      expect(await pull(w, "ml/tags", layer.digest)).toBe(layer.digest);
+      await namesOnlyStoredBytes(w);
+    });
+  });
 });

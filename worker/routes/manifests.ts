@@ -72,7 +72,7 @@ manifests.put("/:name{.+}/manifests/:reference", async (c) => {
     if (!existed) await store.manifests.delete(name, digest);
     throw e;
   }
-  await Promise.all(tags.map((tag) => store.manifests.tag(name, tag, digest)));
+  await store.manifests.tag(name, tags, { digest, mediaType: parsed.mediaType, bytes }, referrer);
   await store.catalog.touch(name);
   const headers = new Headers({
     Location: absolute(c, `/v2/${name}/manifests/${digest}`),

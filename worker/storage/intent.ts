@@ -18,6 +18,8 @@ export interface Intent {
   keys: string[];
   /** Data ids (every key under data/<id>) the collection is about to delete. */
   data: string[];
+  /** Key prefixes under which anything may be deleted (a manifest DELETE's tags). */
+  prefixes?: string[];
 }
 
 /** How long a note holds. A collection checks it before each delete call. */
@@ -53,7 +55,9 @@ export async function intentBlocks(
     }
     if (intent.expires <= clock.now()) continue;
     if (target.dataId !== undefined && intent.data.includes(target.dataId)) return true;
-    if (target.keys?.some((k) => intent.keys.includes(k))) return true;
+    if (target.keys?.some((k) => intent.keys.includes(k) || intent.prefixes?.some((p) => k.startsWith(p)))) {
+      return true;
+    }
   }
   return false;
 }

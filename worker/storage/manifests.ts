@@ -5,9 +5,9 @@
 import type { Digest } from "../../core/oci/digest.ts";
 import type { Descriptor } from "../../core/oci/manifest.ts";
 import type { Reference } from "../../core/oci/reference.ts";
-import type { Bucket } from "./bucket.ts";
+import { deleteAll, type Bucket } from "./bucket.ts";
 import type { Clock } from "./clock.ts";
-import { keepWritten } from "./intent.ts";
+import { clearIntent, INTENT_MARGIN_MS, INTENT_TTL_MS, keepWritten, writeIntent } from "./intent.ts";
 import { keys } from "./keys.ts";
 
 export interface StoredManifest {
@@ -68,17 +68,43 @@ export class ManifestStore {
   }
 
   /**
-   * Stores a manifest revision and its referrer record. Tag it afterwards, so that no reader sees
-   * a tag whose manifest is missing. A collection may be sweeping the same bytes, pushed before
-   * and unreferenced since: after writing, the intent notes are read (worker/storage/intent.ts),
-   * and what a collection named is written again once it is done.
+   * Stores a manifest revision and its referrer record. Tag it afterwards (`tag`), so that no
+   * reader sees a tag whose manifest is missing. A collection or a manifest DELETE may be deleting
+   * the same bytes at that moment: after writing, the deletion notes are read
+   * (worker/storage/intent.ts), and what was taken is written again.
    */
   async put(repo: string, m: StoredManifest, referrer: ReferrerRecord | undefined): Promise<void> {
+    const writes = this.writesOf(repo, m, referrer);
+    for (const [, write] of writes) await write();
+    for (const [key, write] of writes) await keepWritten(this.bucket, this.clock, key, write);
+  }
+
+  /**
+   * Points tags at a stored manifest, then makes sure the manifest is still there: a manifest
+   * DELETE that ran between `put` and these writes would otherwise leave them naming nothing.
+   */
+  async tag(
+    repo: string,
+    tags: readonly string[],
+    m: StoredManifest,
+    referrer: ReferrerRecord | undefined,
+  ): Promise<void> {
+    await Promise.all(tags.map((tag) => this.pointTag(repo, tag, m.digest)));
+    if (tags.length === 0) return;
+    for (const [key, write] of this.writesOf(repo, m, referrer)) await keepWritten(this.bucket, this.clock, key, write);
+  }
+
+  private writesOf(
+    repo: string,
+    m: StoredManifest,
+    referrer: ReferrerRecord | undefined,
+  ): [string, () => Promise<unknown>][] {
+    const manifestKey = keys.manifest(repo, m.digest);
     const writes: [string, () => Promise<unknown>][] = [
       [
-        keys.manifest(repo, m.digest),
+        manifestKey,
         () =>
-          this.bucket.put(keys.manifest(repo, m.digest), m.bytes, {
+          this.bucket.put(manifestKey, m.bytes, {
             httpMetadata: { contentType: m.mediaType },
             customMetadata: referrer ? { subject: referrer.subject } : {},
           }),
@@ -94,12 +120,19 @@ export class ManifestStore {
           }),
       ]);
     }
-    for (const [, write] of writes) await write();
-    for (const [key, write] of writes) await keepWritten(this.bucket, this.clock, key, write);
+    return writes;
   }
 
-  async tag(repo: string, tag: string, digest: Digest): Promise<void> {
-    await this.bucket.put(keys.tag(repo, tag), digest, { customMetadata: { digest } });
+  /**
+   * Points a tag at a digest. The last writer wins, as in every registry; but a manifest DELETE
+   * that was about to remove this tag as it pointed elsewhere must not take the new value with it,
+   * so the write is kept as manifests are (worker/storage/intent.ts).
+   */
+  private async pointTag(repo: string, tag: string, digest: Digest): Promise<void> {
+    const key = keys.tag(repo, tag);
+    const write = () => this.bucket.put(key, digest, { customMetadata: { digest } });
+    await write();
+    await keepWritten(this.bucket, this.clock, key, write);
   }
 
   async deleteTag(repo: string, tag: string): Promise<boolean> {
@@ -109,18 +142,35 @@ export class ManifestStore {
     return true;
   }
 
-  /** Deletes a manifest revision with every tag that points at it and its referrer record. */
+  /**
+   * Deletes a manifest revision with every tag that points at it and its referrer record. A tag
+   * re-pointed elsewhere meanwhile must survive, and R2 has no conditional delete: the tags are
+   * named in a deletion note first, checked again, and only those still pointing here are deleted;
+   * a racing tag write reads the note and writes itself again (worker/storage/intent.ts).
+   */
   async delete(repo: string, digest: Digest): Promise<boolean> {
     const obj = await this.bucket.head(keys.manifest(repo, digest));
     if (!obj) return false;
-    const doomed: string[] = [];
-    for await (const tag of this.listAll(keys.tagsPrefix(repo), true)) {
-      if (tag.customMetadata?.digest === digest) doomed.push(tag.key);
-    }
     const subject = obj.customMetadata?.subject as Digest | undefined;
-    if (subject) doomed.push(keys.referrer(repo, subject, digest));
-    doomed.push(keys.manifest(repo, digest));
-    for (let i = 0; i < doomed.length; i += 1000) await this.bucket.delete(doomed.slice(i, i + 1000));
+    const own = [keys.manifest(repo, digest), ...(subject ? [keys.referrer(repo, subject, digest)] : [])];
+    const note = crypto.randomUUID();
+    const expires = this.clock.now() + INTENT_TTL_MS;
+    // Every tag of the repository is covered, not only those pointing here now: a tag re-pointed
+    // elsewhere after the listing below must survive, so its writer has to see the note.
+    await writeIntent(this.bucket, note, { expires, keys: own, data: [], prefixes: [keys.tagsPrefix(repo)] });
+    try {
+      const doomed: string[] = [];
+      for await (const tag of this.listAll(keys.tagsPrefix(repo), true)) {
+        if (tag.customMetadata?.digest === digest) doomed.push(tag.key);
+      }
+      // Tags first: a tag never names a manifest that is already gone.
+      if (this.clock.now() < expires - INTENT_MARGIN_MS) {
+        await deleteAll(this.bucket, doomed);
+        await deleteAll(this.bucket, own);
+      }
+    } finally {
+      await clearIntent(this.bucket, note);
+    }
     return true;
   }
 
