@@ -55,6 +55,11 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
       if (result.code !== 0 && !opts.allowFailure) reject(new CommandError([cmd, ...args].join(" "), result));
       else resolve(result);
     });
+    // A program that exits without reading its input (tmux, a quick `--version`) closes the pipe
+    // first: the EPIPE that follows says nothing about the command, whose exit code does.
+    child.stdin.on("error", (e: NodeJS.ErrnoException) => {
+      if (e.code !== "EPIPE") reject(e);
+    });
     child.stdin.end(opts.input ?? "");
   });
 }
