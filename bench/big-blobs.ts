@@ -9,7 +9,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { request } from "node:http";
 import { run } from "../test/helpers/process.ts";
-import { peakRssDuring } from "./workerd-proc.ts";
+import { cpuSeconds, peakRssDuring } from "./workerd-proc.ts";
 
 const BLOCK = randomBytes(64 * 1024 * 1024);
 const HEAD_BYTES = 1024 * 1024;
@@ -74,7 +74,9 @@ export async function pushGenerated(
   repo: string,
   blob: GeneratedBlob,
   chunkBytes?: number,
-): Promise<void> {
+  /** A workerd pid: the close's CPU seconds are then measured and returned. */
+  cpuOf?: number,
+): Promise<{ closeCpu?: number }> {
   const opened = await send("POST", `${base}/v2/${repo}/blobs/uploads/`, { "Content-Length": "0" });
   if (opened.status !== 202 || !opened.location) throw new Error(`POST upload: ${opened.status}`);
   let location = new URL(opened.location, base).toString();
@@ -92,8 +94,18 @@ export async function pushGenerated(
   }
   const closeUrl = new URL(location);
   closeUrl.searchParams.set("digest", blob.digest);
+  const before = cpuOf === undefined ? 0 : cpuSeconds(cpuOf);
   const closed = await send("PUT", closeUrl.toString(), { "Content-Length": "0" });
   if (closed.status !== 201) throw new Error(`PUT close: ${closed.status}`);
+  return cpuOf === undefined ? {} : { closeCpu: cpuSeconds(cpuOf) - before };
+}
+
+/** Pushes the blob in one POST ?digest= with its body (a monolithic upload, as containerd's PUT). */
+export async function pushMonolithic(base: string, repo: string, blob: GeneratedBlob): Promise<void> {
+  const url = `${base}/v2/${repo}/blobs/uploads/?digest=${blob.digest}`;
+  const headers = { "Content-Type": "application/octet-stream", "Content-Length": String(blob.size) };
+  const r = await send("POST", url, headers, blob.chunks(0, blob.size));
+  if (r.status !== 201) throw new Error(`POST ?digest=: ${r.status}`);
 }
 
 export interface Served {

@@ -81,6 +81,21 @@ describe("GET /v2/<name>/blobs/<digest>", () => {
     expect(await bytesOf(again)).toEqual(bytes);
   });
 
+  it("fills the cache from the filling GET's own read, whole even when that client hangs up", async () => {
+    const { repo, bytes, digest } = await storedBlob(5 * 1024 * 1024 + 7);
+    const url = `http://registry.test/v2/${repo}/blobs/${digest}`;
+    expect(await bytesOf(await registry.blob(repo, digest))).toEqual(bytes);
+    // The second GET fills the cache; its client reads one chunk and goes away.
+    const cut = await registry.blob(repo, digest);
+    const reader = cut.body!.getReader();
+    await reader.read();
+    await reader.cancel();
+    const cached = await waitForCache(url);
+    expect(cached, "the blob is in the Workers cache").toBeDefined();
+    expect(cached!.headers.get("Content-Length")).toBe(String(bytes.byteLength));
+    expect(await bytesOf(cached!)).toEqual(bytes);
+  });
+
   it("answers If-None-Match with the blob's ETag with 304 and no body", async () => {
     const { repo, digest } = await storedBlob();
     const res = await registry.blob(repo, digest, { headers: { "If-None-Match": `"${digest}"` } });

@@ -42,15 +42,12 @@ blobs.on(["GET", "HEAD"], "/:name{.+}/blobs/:digest", async (c) => {
   }
   headers.set("Content-Length", String(info.size));
   if (c.req.method === "HEAD") return new Response(null, { status: 200, headers });
-  const body = await store.blobs.open(info);
+  let body = await store.blobs.open(info);
   if (cacheable && info.size <= store.edgeCache.maxBytes) {
     const key = blobCacheKey(c.req.url, name, digest);
-    // Filled from a second read after the response, so the client never waits on the cache write.
-    c.executionCtx.waitUntil(
-      store.edgeCache.admit(key).then(async (admitted) => {
-        if (admitted) await store.edgeCache.put(key, info, await store.blobs.open(info));
-      }),
-    );
+    // Filled from this response's own R2 read, at the client's pace (edge-cache.ts).
+    const waitUntil = (work: Promise<unknown>): void => c.executionCtx.waitUntil(work);
+    if (await store.edgeCache.admit(key, waitUntil)) body = store.edgeCache.fill(key, info, body, waitUntil);
   }
   return new Response(body, { status: 200, headers });
 });

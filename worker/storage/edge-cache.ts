@@ -4,6 +4,7 @@
  * its repository. (On Cloudflare the Cache API works on custom domains, not on workers.dev.)
  */
 import type { BlobInfo } from "./blobs.ts";
+import { BLOCK_BYTES, BlockSource } from "./blocks.ts";
 
 /** Content-addressed bytes never change: any cache may keep them for a year. */
 export const IMMUTABLE = "public, max-age=31536000, immutable";
@@ -40,15 +41,54 @@ export class EdgeCache {
     return caches.default.match(key);
   }
 
-  /** Stores a full 200 response for the blob; failures only cost a later cache miss. */
-  async put(key: Request, info: BlobInfo, body: ReadableStream<Uint8Array>): Promise<void> {
+  /**
+   * The blob's body for the client, copied into the cache on the way: one R2 read serves both, so
+   * the request that fills the cache reads no more from R2 than any other. The copy goes at the
+   * slower side's pace (a block is read once both took the previous one), so nothing piles up in
+   * the isolate. A client that goes away does not stop the copy: a cache body cut short was kept
+   * as a truncated entry by the local runtime, served as a 200 to every later pull, so the copy
+   * is finished from R2 instead. A cache write that fails stops only the copy.
+   */
+  fill(
+    key: Request,
+    info: BlobInfo,
+    body: ReadableStream<Uint8Array>,
+    waitUntil: (work: Promise<unknown>) => void,
+  ): ReadableStream<Uint8Array> {
     const headers = blobHeaders(info);
     headers.set("Content-Length", String(info.size));
-    try {
-      await caches.default.put(key, new Response(body, { headers }));
-    } catch {
-      await body.cancel().catch(() => undefined);
-    }
+    const client = new FixedLengthStream(info.size);
+    const copy = new FixedLengthStream(info.size);
+    const put = caches.default.put(key, new Response(copy.readable, { headers }));
+    const cacheWriter = copy.writable.getWriter();
+    const clientWriter = client.writable.getWriter();
+    let caching = true;
+    let serving = true;
+    const pump = async (): Promise<void> => {
+      const source = new BlockSource(body);
+      let left = info.size;
+      try {
+        while (left > 0 && (caching || serving)) {
+          const block = await source.read(Math.min(BLOCK_BYTES, left));
+          if (!block) throw new Error("blob body ended early");
+          left -= block.byteLength;
+          await Promise.all([
+            // Its own copy for the cache: a chunk written to a stream may be handed on as it is.
+            caching ? cacheWriter.write(block.slice()).catch(() => (caching = false)) : undefined,
+            serving ? clientWriter.write(block).catch(() => (serving = false)) : undefined,
+          ]);
+        }
+        if (left > 0) await source.cancel();
+        if (serving) await clientWriter.close().catch(() => undefined);
+        if (caching) await cacheWriter.close().catch(() => undefined);
+      } catch (e) {
+        // R2 failed mid-read: both sides end in error.
+        await Promise.all([cacheWriter.abort(e).catch(() => undefined), clientWriter.abort(e).catch(() => undefined)]);
+        await source.cancel(e);
+      }
+    };
+    waitUntil(Promise.all([pump(), put.catch(() => undefined)]));
+    return client.readable as ReadableStream<Uint8Array>;
   }
 
   /**
@@ -57,10 +97,15 @@ export class EdgeCache {
    * never pays for a multi-GB cache write, while a fleet pulling the same partition fills the
    * cache at its second device. The first request leaves a small marker in the cache.
    */
-  async admit(key: Request): Promise<boolean> {
+  async admit(key: Request, waitUntil: (work: Promise<unknown>) => void): Promise<boolean> {
     const marker = markerOf(key);
     if (await caches.default.match(marker)) return true;
-    await caches.default.put(marker, new Response("seen", { headers: { "Cache-Control": "max-age=86400" } }));
+    // Left after the response: the first request of a blob waits on one cache lookup, not two.
+    waitUntil(
+      caches.default
+        .put(marker, new Response("seen", { headers: { "Cache-Control": "max-age=86400" } }))
+        .catch(() => undefined),
+    );
     return false;
   }
 

@@ -30,7 +30,7 @@ import { sniffCompression } from "../../core/oci/media-types.ts";
 import { R2_SINGLE_PUT_MAX, streamPieces, type BlobInfo, type BlobStore, type Piece } from "./blobs.ts";
 import { deleteAll, IF_ABSENT, ifUnchanged, listAll, type Bucket } from "./bucket.ts";
 import type { Clock } from "./clock.ts";
-import { BlockSource, putBlocks } from "./blocks.ts";
+import { BLOCK_BYTES, BlockSource, putBlocks } from "./blocks.ts";
 import { keys } from "./keys.ts";
 import { digestOf, readOrInvalid } from "./streams.ts";
 
@@ -242,9 +242,14 @@ export class UploadStore {
     // digest it closes with: verified without reading it back.
     let computed = session.digest && algorithmOf(session.digest) === algorithm ? session.digest : undefined;
     if (computed === undefined) {
-      // Native stream into native hash: no JavaScript per chunk (the pieces' lengths are known).
+      // Read in 1 MiB blocks: JavaScript once per block, not per chunk (the pieces' lengths are known).
       const hasher = new crypto.DigestStream(HASH_NAMES[algorithm]);
-      await streamPieces(this.bucket, session.pieces, undefined, digest).pipeTo(hasher);
+      const hash = hasher.getWriter();
+      const source = new BlockSource(streamPieces(this.bucket, session.pieces, undefined, digest));
+      for (let block = await source.read(BLOCK_BYTES); block; block = await source.read(BLOCK_BYTES)) {
+        await hash.write(block);
+      }
+      await hash.close();
       computed = digestFromHash(algorithm, await hasher.digest);
     }
     if (computed !== digest) throw new RegistryError("DIGEST_INVALID", undefined, { expected: digest, computed });
