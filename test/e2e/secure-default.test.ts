@@ -348,7 +348,7 @@ describe("`npm start`: its --var AUTH_MODE:none opens the registry, even beside 
   let registry: Registry;
 
   beforeAll(async () => {
-    expect(await npmStartVars()).toEqual({ AUTH_MODE: "none" });
+    expect(await npmStartVars()).toEqual({ AUTH_MODE: "none", CACHE_MAX_BLOB_BYTES: "0" });
     registry = await startRegistry({ projectDir: checkout, bare: true, vars: await npmStartVars() });
   });
 
