@@ -14,12 +14,9 @@
  *
  *   node bench/cpu.ts   (BENCH_CPU_MB: bytes of part 1 in MB, default 1000; BENCH_ONLY=bytes or fields)
  */
-import { randomBytes } from "node:crypto";
-import pLimit from "p-limit";
 import { MediaType } from "../core/oci/media-types.ts";
-import { fieldFromAllotments, serializeField } from "../core/tdfs/field.ts";
-import { pushBlob, sha256Of } from "../test/helpers/oci.ts";
 import type { Registry } from "../test/helpers/wrangler-dev.ts";
+import { pushFieldImage } from "./field-image.ts";
 import { generatedBlob, pushGenerated, pushMonolithic } from "./big-blobs.ts";
 import { startSnapshotRegistry } from "./snapshot.ts";
 import { cpuDuring, findWorkerd } from "./workerd-proc.ts";
@@ -120,51 +117,15 @@ async function fieldCosts(
   const n = rows * cols;
   const repo = `bench/cpu-field-${n}`;
   const base = registry.url;
-  const limit = pLimit(8);
-  const cells = await Promise.all(
-    Array.from({ length: n }, (_, i) =>
-      limit(async () => {
-        const digest = await pushBlob(base, repo, randomBytes(64));
-        return { row: Math.floor(i / cols), col: i % cols, digest: digest.slice(7), diffid: digest.slice(7) };
-      }),
-    ),
-  );
-  const field = new TextEncoder().encode(serializeField(fieldFromAllotments(cells)));
-  const layer = randomBytes(1024);
-  const [fieldDigest, layerDigest] = await Promise.all([pushBlob(base, repo, field), pushBlob(base, repo, layer)]);
-  const config = JSON.stringify({
-    architecture: "amd64",
-    os: "linux",
-    rootfs: { type: "layers", diff_ids: [layerDigest] },
+  let put = 0;
+  await pushFieldImage(base, repo, rows, cols, async (manifestPut) => {
+    put = (await cpuDuring(pid, manifestPut)).cpu;
   });
-  const configDigest = await pushBlob(base, repo, new TextEncoder().encode(config));
-  const manifest = JSON.stringify({
-    schemaVersion: 2,
-    mediaType: MediaType.OciManifest,
-    config: { mediaType: MediaType.OciConfig, digest: configDigest, size: Buffer.byteLength(config) },
-    layers: [
-      { mediaType: MediaType.OciLayerTar, digest: layerDigest, size: layer.byteLength },
-      { mediaType: MediaType.TdfsField, digest: fieldDigest, size: field.byteLength },
-    ],
-  });
-  const manifestDigest = sha256Of(manifest);
-  const put = await cpuDuring(pid, () =>
-    send("PUT", `${base}/v2/${repo}/manifests/${manifestDigest}`, manifest, 201, MediaType.OciManifest),
-  );
-  const index = JSON.stringify({
-    schemaVersion: 2,
-    mediaType: MediaType.OciIndex,
-    manifests: [
-      {
-        mediaType: MediaType.OciManifest,
-        digest: manifestDigest,
-        size: Buffer.byteLength(manifest),
-        platform: { os: "linux", architecture: "amd64" },
-      },
-    ],
-  });
-  await send("PUT", `${base}/v2/${repo}/manifests/v1`, index, 201, MediaType.OciIndex);
-  const get = (ref: string) => send("GET", `${base}/v2/${repo}/manifests/${ref}`, undefined, 200, ACCEPT);
+  const get = async (ref: string): Promise<void> => {
+    const res = await fetch(`${base}/v2/${repo}/manifests/${ref}`, { headers: { Accept: ACCEPT } });
+    await res.arrayBuffer();
+    if (res.status !== 200) throw new Error(`GET ${ref}: ${res.status}`);
+  };
   for (let i = 0; i < 3; i++) await get("v1");
   const plain = await cpuDuring(pid, async () => {
     for (let i = 0; i < COLD; i++) await get("v1");
@@ -173,21 +134,5 @@ async function fieldCosts(
   const cold = await cpuDuring(pid, async () => {
     for (let i = 0; i < COLD; i++) await get(`v1--0.0.${rows - 1 - (i % rows)}.${cols - 1 - Math.floor(i / rows)}`);
   });
-  return { n, cold: cold.cpu / COLD, plain: plain.cpu / COLD, put: put.cpu };
-}
-
-async function send(
-  method: string,
-  url: string,
-  body: string | undefined,
-  status: number,
-  type: string,
-): Promise<void> {
-  const res = await fetch(url, {
-    method,
-    headers: body === undefined ? { Accept: type } : { "Content-Type": type },
-    ...(body === undefined ? {} : { body }),
-  });
-  await res.arrayBuffer();
-  if (res.status !== status) throw new Error(`${method} ${url}: ${res.status}`);
+  return { n, cold: cold.cpu / COLD, plain: plain.cpu / COLD, put };
 }

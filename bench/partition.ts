@@ -20,15 +20,14 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import pLimit from "p-limit";
 import type { ImageIndex } from "../core/oci/manifest.ts";
 import { MediaType } from "../core/oci/media-types.ts";
-import { fieldFromAllotments, serializeField } from "../core/tdfs/field.ts";
 import { startContainerd } from "../test/helpers/containerd.ts";
 import { logMark, requestsSince } from "../test/helpers/request-log.ts";
-import { pushBlob, sha256Of } from "../test/helpers/oci.ts";
+import { pushBlob } from "../test/helpers/oci.ts";
 import { pushFlatImage, pushTdfsImage, tdfsImage, type Cell } from "../test/helpers/tdfs.ts";
 import { startRegistry, type Registry } from "../test/helpers/wrangler-dev.ts";
+import { pushFieldImage } from "./field-image.ts";
 
 const REPS = Number(process.env.BENCH_REPS ?? 5);
 const ALLOTMENT_MB = Number(process.env.BENCH_ALLOTMENT_MB ?? 25);
@@ -165,7 +164,6 @@ function fmtPair(t: Record<string, Record<string, number[]>>, mode: string, i: n
 
 const COLD_REQUESTS = 15;
 const WARM_REQUESTS = 30;
-const PUSH_CONCURRENCY = 8;
 
 /** Fields of 16, 1,000 and 10,000 allotments: the smallest shows the fixed cost of a cold answer. */
 const FIELD_SHAPES: readonly (readonly [rows: number, cols: number])[] = [
@@ -186,55 +184,10 @@ async function computationTime(registry: Registry, rows: number, cols: number): 
   const repo = `bench/field-${n}`;
   const base = registry.url;
   log(`pushing ${n} allotments (${rows}x${cols}) to ${repo}`);
-  const started = performance.now();
-  const limit = pLimit(PUSH_CONCURRENCY);
-  const cells = await Promise.all(
-    Array.from({ length: n }, (_, i) =>
-      limit(async () => {
-        // The registry never unpacks an allotment; a few random bytes make a distinct blob.
-        const bytes = randomBytes(64);
-        const digest = await pushBlob(base, repo, bytes);
-        return { row: Math.floor(i / cols), col: i % cols, digest: digest.slice(7), diffid: digest.slice(7) };
-      }),
-    ),
-  );
-  const pushSeconds = (performance.now() - started) / 1000;
-  const field = new TextEncoder().encode(serializeField(fieldFromAllotments(cells)));
-  const layer = randomBytes(1024);
-  const [fieldDigest, layerDigest] = await Promise.all([pushBlob(base, repo, field), pushBlob(base, repo, layer)]);
-  const config = JSON.stringify({
-    architecture: "amd64",
-    os: "linux",
-    rootfs: { type: "layers", diff_ids: [layerDigest] },
-    history: [{ created_by: "base" }],
+  let putManifest = 0;
+  const { pushSeconds } = await pushFieldImage(base, repo, rows, cols, async (put) => {
+    putManifest = await timed(put);
   });
-  const configDigest = await pushBlob(base, repo, new TextEncoder().encode(config));
-  const manifest = JSON.stringify({
-    schemaVersion: 2,
-    mediaType: MediaType.OciManifest,
-    config: { mediaType: MediaType.OciConfig, digest: configDigest, size: Buffer.byteLength(config) },
-    layers: [
-      { mediaType: MediaType.OciLayerTar, digest: layerDigest, size: layer.byteLength },
-      { mediaType: MediaType.TdfsField, digest: fieldDigest, size: field.byteLength },
-    ],
-  });
-  const manifestDigest = sha256Of(manifest);
-  const putManifest = await timed(() =>
-    put(`${base}/v2/${repo}/manifests/${manifestDigest}`, manifest, MediaType.OciManifest),
-  );
-  const index = JSON.stringify({
-    schemaVersion: 2,
-    mediaType: MediaType.OciIndex,
-    manifests: [
-      {
-        mediaType: MediaType.OciManifest,
-        digest: manifestDigest,
-        size: Buffer.byteLength(manifest),
-        platform: { os: "linux", architecture: "amd64" },
-      },
-    ],
-  });
-  await put(`${base}/v2/${repo}/manifests/v1`, index, MediaType.OciIndex);
 
   const url = (tag: string): string => `${base}/v2/${repo}/manifests/${tag}`;
   // Warm the connection and the isolate before anything is timed.
@@ -319,12 +272,6 @@ async function request(url: string, method: "GET" | "HEAD"): Promise<void> {
   const res = await fetch(url, { method, headers: { Accept: ACCEPT } });
   await res.arrayBuffer();
   if (res.status !== 200) throw new Error(`${method} ${url}: ${res.status}`);
-}
-
-async function put(url: string, body: string, contentType: string): Promise<void> {
-  const res = await fetch(url, { method: "PUT", headers: { "Content-Type": contentType }, body });
-  const text = await res.text();
-  if (res.status !== 201) throw new Error(`PUT ${url}: ${res.status} ${text}`);
 }
 
 async function timed(fn: () => Promise<void>): Promise<number> {

@@ -25,8 +25,9 @@ blobs.on(["GET", "HEAD"], "/:name{.+}/blobs/:digest", async (c) => {
       : await store.blobs.stat(name, digest);
   const info = linked ?? (await store.derived.statBlob(name, digest));
   if (!info) throw new RegistryError("BLOB_UNKNOWN", undefined, { digest });
-  // The cached response is a full 200: a ranged or conditional GET is answered from R2 instead.
-  const cacheable = c.req.method === "GET" && !rangeHeader && !ifNoneMatch;
+  // The cached response is a full 200: a ranged or conditional GET is answered from R2 instead,
+  // and a blob too large to be cached is not looked up.
+  const cacheable = c.req.method === "GET" && !rangeHeader && !ifNoneMatch && info.size <= store.edgeCache.maxBytes;
   if (cacheable) {
     const hit = await store.edgeCache.match(blobCacheKey(c.req.url, name, digest));
     if (hit) return hit;
@@ -43,7 +44,7 @@ blobs.on(["GET", "HEAD"], "/:name{.+}/blobs/:digest", async (c) => {
   headers.set("Content-Length", String(info.size));
   if (c.req.method === "HEAD") return new Response(null, { status: 200, headers });
   let body = await store.blobs.open(info);
-  if (cacheable && info.size <= store.edgeCache.maxBytes) {
+  if (cacheable) {
     const key = blobCacheKey(c.req.url, name, digest);
     // Filled from this response's own R2 read, at the client's pace (edge-cache.ts).
     const waitUntil = (work: Promise<unknown>): void => c.executionCtx.waitUntil(work);
