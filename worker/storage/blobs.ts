@@ -11,7 +11,8 @@ import { RegistryError } from "../../core/oci/errors.ts";
 import { sniffCompression, type Compression } from "../../core/oci/media-types.ts";
 import { deleteAll, IF_ABSENT, ifUnchanged, listAll, type Bucket } from "./bucket.ts";
 import { dataIdOf, keys } from "./keys.ts";
-import { bodyEndedEarly, digestOf, peek } from "./streams.ts";
+import { bodyEndedEarly, digestOf } from "./streams.ts";
+import { BlockSource, headOf, putBlocks } from "./blocks.ts";
 import type { Clock } from "./clock.ts";
 import { intentBlocks } from "./intent.ts";
 
@@ -328,64 +329,47 @@ export async function putHashed(
     : algorithm === "sha512"
       ? { sha512: hexOf(expect) }
       : { sha256: hexOf(expect) };
-  const { head, stream } = await peek(body, 8);
-  const compression = sniffCompression(head);
-  // Hashed in line rather than through tee(): a tee lets the request run ahead of a slower R2
-  // write and buffers the difference, which for a multi-GB blob would exhaust the isolate. In
-  // line, the body is read no faster than R2 takes it.
+  // Hashed in line, block by block (blocks.ts), rather than through tee(): a tee lets the request
+  // run ahead of a slower R2 write and buffers the difference, which for a multi-GB blob would
+  // exhaust the isolate. In line, the body is read no faster than R2 takes it.
   const hasher = new crypto.DigestStream(HASH_NAMES[algorithm]);
-  const writer = hasher.getWriter();
+  const hash = hasher.getWriter();
+  const source = new BlockSource(body);
+  let head: Uint8Array = new Uint8Array(0);
   let size = 0;
-  let readError: unknown;
-  const hashing = new TransformStream<Uint8Array, Uint8Array>({
-    async transform(chunk, ctl) {
-      size += chunk.byteLength;
-      ctl.enqueue(chunk);
-      await writer.write(chunk);
-    },
-    async flush() {
-      await writer.close();
-    },
-  });
-  const guarded = guardReads(stream, (e) => (readError = e));
   let putError: unknown;
   try {
-    await bucket.put(key, guarded.pipeThrough(hashing).pipeThrough(new FixedLengthStream(length)), {
-      ...checksum,
-      httpMetadata: { contentType: "application/octet-stream" },
-    });
+    // Counted here rather than from the answer: R2 refusing the checksum throws once all is read.
+    await putBlocks(
+      bucket,
+      key,
+      source,
+      length,
+      async (block) => {
+        size += block.byteLength;
+        head = headOf(head, block);
+        await hash.write(block);
+      },
+      { ...checksum, httpMetadata: { contentType: "application/octet-stream" } },
+    );
   } catch (e) {
+    // A body that failed while it was read (a client hanging up) is the client's error.
+    if (e instanceof RegistryError) throw e;
     putError = e;
   }
-  if (readError !== undefined) throw bodyEndedEarly(readError);
-  if (size !== length) {
+  await hash.close();
+  const surplus = putError === undefined && size === length ? await source.rest() : 0;
+  if (surplus > 0) await bucket.delete(key);
+  if (size + surplus !== length) {
     throw new RegistryError("SIZE_INVALID", "body length does not match Content-Length", {
       expected: length,
-      received: size,
+      received: size + surplus,
     });
   }
   const digest = digestFromHash(algorithm, await hasher.digest);
   // R2 refusing a body that does not match its checksum is a digest mismatch, which the caller reports.
   if (putError && !(expect && digest !== expect)) throw putError;
-  return { digest, compression, head };
-}
-
-/** The stream, with a read failure (a client hanging up) recorded before it propagates. */
-function guardReads(stream: ReadableStream<Uint8Array>, onError: (e: unknown) => void): ReadableStream<Uint8Array> {
-  const reader = stream.getReader();
-  return new ReadableStream<Uint8Array>({
-    async pull(ctl) {
-      try {
-        const r = await reader.read();
-        if (r.done) ctl.close();
-        else ctl.enqueue(r.value);
-      } catch (e) {
-        onError(e);
-        ctl.error(e);
-      }
-    },
-    cancel: (reason) => reader.cancel(reason),
-  });
+  return { digest, compression: sniffCompression(head), head };
 }
 
 /** Hashes a body natively and checks it against the digest and length the client declared. */

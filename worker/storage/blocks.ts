@@ -113,3 +113,12 @@ export async function putBlocks(
     throw e;
   }
 }
+
+/** The first 8 bytes of a body (enough to tell its compression), given those so far and the next block. */
+export function headOf(head: Uint8Array, block: Uint8Array): Uint8Array {
+  if (head.byteLength >= 8) return head;
+  const out = new Uint8Array(Math.min(8, head.byteLength + block.byteLength));
+  out.set(head);
+  out.set(block.subarray(0, out.byteLength - head.byteLength), head.byteLength);
+  return out;
+}

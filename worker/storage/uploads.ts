@@ -30,7 +30,7 @@ import { sniffCompression } from "../../core/oci/media-types.ts";
 import { R2_SINGLE_PUT_MAX, streamPieces, type BlobInfo, type BlobStore, type Piece } from "./blobs.ts";
 import { deleteAll, IF_ABSENT, ifUnchanged, listAll, type Bucket } from "./bucket.ts";
 import type { Clock } from "./clock.ts";
-import { BLOCK_BYTES, BlockSource, putBlocks } from "./blocks.ts";
+import { BLOCK_BYTES, BlockSource, headOf, putBlocks } from "./blocks.ts";
 import { keys } from "./keys.ts";
 import { digestOf, readOrInvalid } from "./streams.ts";
 
@@ -304,7 +304,7 @@ export class UploadStore {
     let head: Uint8Array = new Uint8Array(0);
     let size = 0;
     const record = async (chunk: Uint8Array): Promise<void> => {
-      if (head.byteLength < 8) head = concatHead(head, chunk);
+      head = headOf(head, chunk);
       size += chunk.byteLength;
       if (expected !== undefined && size > expected) throw sizeInvalid(expected, size);
       await hash.write(chunk);
@@ -377,13 +377,6 @@ export class UploadStore {
     });
     return put ? { session, etag: put.etag } : null;
   }
-}
-
-function concatHead(head: Uint8Array, chunk: Uint8Array): Uint8Array {
-  const out = new Uint8Array(Math.min(8, head.byteLength + chunk.byteLength));
-  out.set(head.subarray(0, out.byteLength));
-  out.set(chunk.subarray(0, out.byteLength - head.byteLength), head.byteLength);
-  return out;
 }
 
 function unknown(uuid: string): RegistryError {
