@@ -11,7 +11,6 @@ import { RegistryError } from "../../core/oci/errors.ts";
 import { sniffCompression, type Compression } from "../../core/oci/media-types.ts";
 import { deleteAll, IF_ABSENT, ifUnchanged, listAll, type Bucket } from "./bucket.ts";
 import { dataIdOf, keys } from "./keys.ts";
-import { bodyEndedEarly, digestOf } from "./streams.ts";
 import { BlockSource, headOf, putBlocks } from "./blocks.ts";
 import type { Clock } from "./clock.ts";
 import { intentBlocks } from "./intent.ts";
@@ -370,23 +369,4 @@ export async function putHashed(
   // R2 refusing a body that does not match its checksum is a digest mismatch, which the caller reports.
   if (putError && !(expect && digest !== expect)) throw putError;
   return { digest, compression: sniffCompression(head), head };
-}
-
-/** Hashes a body natively and checks it against the digest and length the client declared. */
-export async function verify(digest: Digest, body: ReadableStream<Uint8Array>, length: number): Promise<void> {
-  let hashed: { digest: Digest; size: number };
-  try {
-    hashed = await digestOf(body, algorithmOf(digest));
-  } catch (e) {
-    throw bodyEndedEarly(e);
-  }
-  if (hashed.size !== length) {
-    throw new RegistryError("SIZE_INVALID", "body length does not match Content-Length", {
-      expected: length,
-      received: hashed.size,
-    });
-  }
-  if (hashed.digest !== digest) {
-    throw new RegistryError("DIGEST_INVALID", undefined, { expected: digest, computed: hashed.digest });
-  }
 }

@@ -22,45 +22,6 @@ export async function digestOf(
   return { digest: digestFromHash(algorithm, await ds.digest), size };
 }
 
-/**
- * Reads the first `n` bytes of a stream without consuming them: returns those bytes and a stream
- * that yields the whole content again. Used to learn a blob's compression before it is stored.
- */
-export async function peek(
-  stream: ReadableStream<Uint8Array>,
-  n: number,
-): Promise<{ head: Uint8Array; stream: ReadableStream<Uint8Array> }> {
-  const reader = stream.getReader();
-  const held: Uint8Array[] = [];
-  let have = 0;
-  let done = false;
-  while (have < n) {
-    const r = await reader.read();
-    if (r.done) {
-      done = true;
-      break;
-    }
-    held.push(r.value);
-    have += r.value.byteLength;
-  }
-  const head = concat(held, Math.min(have, n));
-  const replay = new ReadableStream<Uint8Array>({
-    start(ctl) {
-      for (const c of held) ctl.enqueue(c);
-      if (done) ctl.close();
-    },
-    async pull(ctl) {
-      const r = await reader.read();
-      if (r.done) ctl.close();
-      else ctl.enqueue(r.value);
-    },
-    cancel(reason) {
-      return reader.cancel(reason);
-    },
-  });
-  return { head, stream: replay };
-}
-
 function concat(chunks: Uint8Array[], limit: number): Uint8Array {
   const out = new Uint8Array(limit);
   let at = 0;
