@@ -55,7 +55,10 @@ export const LOG_DIR = join(tmpdir(), "2dfs-e2e-logs");
 
 const WRANGLER_JS = join(REPO_ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
 
-/** What `npm start` passes: the registry open, on purpose. */
+/**
+ * The registry open, on purpose, as `npm start` opens it. Unlike `npm start`, blob caching stays
+ * on, so that the end-to-end tests also exercise the edge-cache path the deploy uses.
+ */
 export const DEFAULT_VARS: Readonly<Record<string, string>> = { AUTH_MODE: "none" };
 
 export async function startRegistry(opts: RegistryOptions = {}): Promise<Registry> {
