@@ -6,7 +6,7 @@
  */
 import type { Digest } from "../../core/oci/digest.ts";
 import { blobInfoFromMeta } from "../storage/blobs.ts";
-import { clearIntent, INTENT_MARGIN_MS, INTENT_TTL_MS, writeIntent } from "../storage/intent.ts";
+import { underIntent } from "../storage/intent.ts";
 import { dataIdOf, digestFromKey, keys } from "../storage/keys.ts";
 import type { UploadSession } from "../storage/uploads.ts";
 import { isOld, type GcContext } from "./context.ts";
@@ -169,21 +169,16 @@ async function dataPage(ctx: GcContext, after: string | undefined, memo: Invocat
     for (const objs of candidates.values()) for (const o of objs) tally(ctx.report, "data", o.size);
     return next(p);
   }
-  const expires = ctx.clock.now() + INTENT_TTL_MS;
-  await writeIntent(ctx.bucket, ctx.runId, { expires, keys: [], data: [...candidates.keys()] });
-  try {
+  await underIntent(ctx.bucket, ctx.clock, ctx.runId, { data: [...candidates.keys()] }, async (mayDelete) => {
     await ctx.hooks.afterIntent?.();
     const named = await namedData(ctx);
     const doomed = [...candidates].filter(([id]) => !named.has(id)).flatMap(([, objs]) => objs);
     // Pieces before the table or single object that names them, so that a table never outlives its pieces.
     doomed.sort((a, b) => Number(isHead(a.key)) - Number(isHead(b.key)));
-    if (ctx.clock.now() < expires - INTENT_MARGIN_MS) {
-      for (const o of doomed) tally(ctx.report, "data", o.size);
-      await ctx.bucket.delete(doomed.map((o) => o.key));
-    }
-  } finally {
-    await clearIntent(ctx.bucket, ctx.runId);
-  }
+    if (!mayDelete()) return;
+    for (const o of doomed) tally(ctx.report, "data", o.size);
+    await ctx.bucket.delete(doomed.map((o) => o.key));
+  });
   return next(p);
 }
 

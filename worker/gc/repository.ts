@@ -6,7 +6,7 @@ import type { Digest } from "../../core/oci/digest.ts";
 import { RegistryError } from "../../core/oci/errors.ts";
 import { BlobStore, blobInfoFromMeta } from "../storage/blobs.ts";
 import { systemClock } from "../storage/clock.ts";
-import { clearIntent, INTENT_MARGIN_MS, INTENT_TTL_MS, writeIntent } from "../storage/intent.ts";
+import { underIntent } from "../storage/intent.ts";
 import { digestFromKey, keys, subjectFromReferrerKey } from "../storage/keys.ts";
 import type { GcBucket, ListInclude } from "./bucket.ts";
 import { isOld, type GcContext } from "./context.ts";
@@ -142,20 +142,17 @@ async function sweep(ctx: GcContext, snap: Snapshot, marks: Marks): Promise<Buri
     }
     buried.push({ ...entry, body });
   }
+  if (buried.length === 0) return [];
   // Name what is about to go in an intent first: a push that rewrites one of these keys after the
   // check below reads the note and writes it again once this sweep is done (worker/storage/intent.ts).
-  const doomedKeys = buried.map((b) => b.obj.key);
-  const expires = ctx.clock.now() + INTENT_TTL_MS;
-  if (doomedKeys.length > 0) await writeIntent(ctx.bucket, ctx.runId, { expires, keys: doomedKeys, data: [] });
-  try {
+  const named = { keys: buried.map((b) => b.obj.key) };
+  return underIntent(ctx.bucket, ctx.clock, ctx.runId, named, async (mayDelete) => {
     const unchanged = await stillAsSnapshot(ctx.bucket, snap.name, buried);
-    const deleting = ctx.clock.now() < expires - INTENT_MARGIN_MS ? buried.filter((b) => unchanged.has(b.obj.key)) : [];
+    const deleting = mayDelete() ? buried.filter((b) => unchanged.has(b.obj.key)) : [];
     for (const b of buried) if (!deleting.includes(b)) tally(ctx.report, b.category, -b.obj.size, -1);
     await ctx.bucket.delete(deleting.map((b) => b.obj.key));
     return deleting;
-  } finally {
-    if (doomedKeys.length > 0) await clearIntent(ctx.bucket, ctx.runId);
-  }
+  });
 }
 
 /**

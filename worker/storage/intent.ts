@@ -27,12 +27,29 @@ export const INTENT_TTL_MS = 60_000;
 /** A collection stops deleting this long before its note expires, for clocks that disagree a little. */
 export const INTENT_MARGIN_MS = 15_000;
 
-export async function writeIntent(bucket: Bucket, runId: string, intent: Intent): Promise<void> {
-  await bucket.put(keys.gcIntent(runId), JSON.stringify(intent), { httpMetadata: { contentType: "application/json" } });
-}
+/** What a note names; every list may be empty. */
+export type Doomed = Partial<Omit<Intent, "expires">>;
 
-export async function clearIntent(bucket: Bucket, runId: string): Promise<void> {
-  await bucket.delete(keys.gcIntent(runId));
+/**
+ * Runs `work` under a note naming what it may delete: the note is written first and cleared
+ * after, whatever happens. `work` deletes only while `mayDelete()` holds, that is well before the
+ * note expires, since writers stop heeding a note once it has.
+ */
+export async function underIntent<T>(
+  bucket: Bucket,
+  clock: Clock,
+  id: string,
+  doomed: Doomed,
+  work: (mayDelete: () => boolean) => Promise<T>,
+): Promise<T> {
+  const expires = clock.now() + INTENT_TTL_MS;
+  const intent: Intent = { expires, keys: doomed.keys ?? [], data: doomed.data ?? [], prefixes: doomed.prefixes ?? [] };
+  await bucket.put(keys.gcIntent(id), JSON.stringify(intent), { httpMetadata: { contentType: "application/json" } });
+  try {
+    return await work(() => clock.now() < expires - INTENT_MARGIN_MS);
+  } finally {
+    await bucket.delete(keys.gcIntent(id));
+  }
 }
 
 /** Whether a live note names the data id or one of the keys. */

@@ -7,7 +7,7 @@ import type { Descriptor } from "../../core/oci/manifest.ts";
 import type { Reference } from "../../core/oci/reference.ts";
 import { deleteAll, type Bucket } from "./bucket.ts";
 import type { Clock } from "./clock.ts";
-import { clearIntent, INTENT_MARGIN_MS, INTENT_TTL_MS, keepWritten, writeIntent } from "./intent.ts";
+import { keepWritten, underIntent } from "./intent.ts";
 import { keys } from "./keys.ts";
 
 export interface StoredManifest {
@@ -153,24 +153,19 @@ export class ManifestStore {
     if (!obj) return false;
     const subject = obj.customMetadata?.subject as Digest | undefined;
     const own = [keys.manifest(repo, digest), ...(subject ? [keys.referrer(repo, subject, digest)] : [])];
-    const note = crypto.randomUUID();
-    const expires = this.clock.now() + INTENT_TTL_MS;
     // Every tag of the repository is covered, not only those pointing here now: a tag re-pointed
     // elsewhere after the listing below must survive, so its writer has to see the note.
-    await writeIntent(this.bucket, note, { expires, keys: own, data: [], prefixes: [keys.tagsPrefix(repo)] });
-    try {
-      const doomed: string[] = [];
+    const doomed = { keys: own, prefixes: [keys.tagsPrefix(repo)] };
+    await underIntent(this.bucket, this.clock, crypto.randomUUID(), doomed, async (mayDelete) => {
+      const tags: string[] = [];
       for await (const tag of this.listAll(keys.tagsPrefix(repo), true)) {
-        if (tag.customMetadata?.digest === digest) doomed.push(tag.key);
+        if (tag.customMetadata?.digest === digest) tags.push(tag.key);
       }
+      if (!mayDelete()) return;
       // Tags first: a tag never names a manifest that is already gone.
-      if (this.clock.now() < expires - INTENT_MARGIN_MS) {
-        await deleteAll(this.bucket, doomed);
-        await deleteAll(this.bucket, own);
-      }
-    } finally {
-      await clearIntent(this.bucket, note);
-    }
+      await deleteAll(this.bucket, tags);
+      await deleteAll(this.bucket, own);
+    });
     return true;
   }
 
