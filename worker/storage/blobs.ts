@@ -10,7 +10,7 @@ import { algorithmOf, digestFromHash, hexOf, HASH_NAMES } from "../../core/oci/d
 import { RegistryError } from "../../core/oci/errors.ts";
 import { sniffCompression, type Compression } from "../../core/oci/media-types.ts";
 import { deleteAll, IF_ABSENT, ifUnchanged, listAll, type Bucket } from "./bucket.ts";
-import { dataIdOf, keys } from "./keys.ts";
+import { dataIdOf, digestFromKey, keys } from "./keys.ts";
 import { BlockSource, headOf, putBlocks } from "./blocks.ts";
 import type { Clock } from "./clock.ts";
 import { intentBlocks } from "./intent.ts";
@@ -99,7 +99,7 @@ export class BlobStore {
     }
     const prefix = keys.blobLinksPrefix(repo);
     for await (const o of listAll(this.bucket, prefix, ["customMetadata"])) {
-      const d = o.key.slice(prefix.length).replace("/", ":") as Digest;
+      const d = digestFromKey(o.key);
       if (!wanted.has(d)) continue;
       const info = blobInfoFromMeta(d, o.customMetadata);
       if (info) out.set(d, info);
@@ -129,8 +129,7 @@ export class BlobStore {
   /**
    * Commits a blob into `repo`: after it, the repository's link names bytes that the collector
    * will keep for as long as the link exists. `own` is a copy this request stored and verified;
-   * without one (a mount, or a body that matched an existing copy) the blob must already be
-   * recorded. Answers the committed location, or null when there is nothing to commit.
+   * without one (a mount) the blob must already be recorded. Answers the committed location, or null when there is nothing to commit.
    *
    * The protocol (docs/storage.md): (1) take the record, or create it from `own` if absent, only
    * if absent; (2) write the link; (3) read the collector's intent, then check the bytes are there.

@@ -67,6 +67,8 @@ export const MAX_PIECES = 10_000;
  * isolate's 128 MB is shared by concurrent requests: one in flight plus one filling is 32 MiB.
  */
 export const DEFAULT_BUFFER_SIZE = 16 * 1024 * 1024;
+/** Why a request that lost a race on an open session gets 416. */
+const MOVED_ON = "another request changed the upload first";
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export class UploadStore {
@@ -129,21 +131,21 @@ export class UploadStore {
   ): Promise<Loaded> {
     const { session } = loaded;
     const written: Piece[] = [];
+    // What this request wrote belongs to no session until its commit lands.
+    const dropWritten = () =>
+      deleteAll(
+        this.bucket,
+        written.map((p) => p.key),
+      );
     let received: { size: number; digest: Digest; head: Uint8Array };
     try {
       received = await this.writePieces(session, body, expected, written, algorithm);
     } catch (e) {
-      await deleteAll(
-        this.bucket,
-        written.map((p) => p.key),
-      ).catch(() => undefined);
+      await dropWritten().catch(() => undefined);
       throw e;
     }
     if (session.pieces.length + written.length > MAX_PIECES) {
-      await deleteAll(
-        this.bucket,
-        written.map((p) => p.key),
-      );
+      await dropWritten();
       throw new RegistryError("BLOB_UPLOAD_INVALID", `an upload takes at most ${MAX_PIECES} chunks`, {
         uuid: session.uuid,
       });
@@ -165,10 +167,7 @@ export class UploadStore {
     const committed = await this.write(next, loaded.etag);
     if (committed) return committed;
     // Another request changed the session first: these bytes were never part of it.
-    await deleteAll(
-      this.bucket,
-      written.map((p) => p.key),
-    );
+    await dropWritten();
     throw await this.lostRace(session);
   }
 
@@ -221,7 +220,7 @@ export class UploadStore {
       const fresh = await this.read(current.session.uuid);
       if (!fresh || fresh.session.state !== "open") throw unknown(current.session.uuid);
       // A DELETE wins over a chunk that landed meanwhile; a PUT does not close bytes it never saw.
-      if (state === "closing") throw await this.lostRace(current.session);
+      if (state === "closing") throw outOfOrder(fresh.session, MOVED_ON);
       current = fresh;
     }
   }
@@ -261,21 +260,17 @@ export class UploadStore {
     return { digest, size: session.offset, compression, loc, pieces: session.pieces.length };
   }
 
-  /** After a close: the session object goes, and so does any piece the blob does not use. */
+  /** After a close: the session object goes, and so does any piece the committed blob does not use. */
   private async forget(session: UploadSession, kept: BlobInfo): Promise<void> {
-    const keep = new Set([kept.loc, ...session.pieces.map((p) => p.key)]);
-    const stray: string[] = [];
-    for await (const o of listAll(this.bucket, keys.piecesPrefix(session.uuid))) {
-      if (!keep.has(o.key) || !kept.loc.startsWith(keys.piecesPrefix(session.uuid))) stray.push(o.key);
-    }
-    await deleteAll(this.bucket, stray);
-    await this.bucket.delete(keys.upload(session.uuid));
+    const ours = kept.loc.startsWith(keys.piecesPrefix(session.uuid));
+    await this.free(session, ours ? new Set([kept.loc, ...session.pieces.map((p) => p.key)]) : new Set());
   }
 
-  /** Deletes everything a session that ends without a blob stored: its pieces, then its state. */
-  private async free(session: UploadSession): Promise<void> {
+  /** Deletes a session's state and the pieces under it, but those in `keep`. */
+  private async free(session: UploadSession, keep: ReadonlySet<string> = new Set()): Promise<void> {
     const pieces: string[] = [];
-    for await (const o of listAll(this.bucket, keys.piecesPrefix(session.uuid))) pieces.push(o.key);
+    for await (const o of listAll(this.bucket, keys.piecesPrefix(session.uuid)))
+      if (!keep.has(o.key)) pieces.push(o.key);
     await deleteAll(this.bucket, pieces);
     await this.bucket.delete(keys.upload(session.uuid));
   }
@@ -284,7 +279,7 @@ export class UploadStore {
   private async lostRace(session: UploadSession): Promise<RegistryError> {
     const fresh = await this.read(session.uuid);
     if (!fresh || fresh.session.state !== "open") return unknown(session.uuid);
-    return outOfOrder(fresh.session, "another request changed the upload first");
+    return outOfOrder(fresh.session, MOVED_ON);
   }
 
   /**
