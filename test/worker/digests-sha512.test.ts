@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 import { digestWith, hexOf, type Digest } from "../../core/oci/digest.ts";
 import { MediaType } from "../../core/oci/media-types.ts";
 import { collect } from "../../worker/gc/collector.ts";
-import { GC_DEFAULTS } from "../../worker/gc/config.ts";
+import { DEFAULTS } from "../../worker/config.ts";
 import { keys } from "../../worker/storage/keys.ts";
 import { digestOf, randomBytes, streamOf, utf8 } from "./helpers/bytes.ts";
 import { anImage } from "./helpers/images.ts";
@@ -360,8 +360,8 @@ describe("sha512 manifests", () => {
 
     const report = await collect(env.BLOBS, {
       graceMs: 0,
-      uploadTtlMs: GC_DEFAULTS.uploadTtlSeconds * 1000,
-      derivedTtlMs: GC_DEFAULTS.derivedTtlSeconds * 1000,
+      uploadTtlMs: DEFAULTS.uploadTtlSeconds * 1000,
+      derivedTtlMs: DEFAULTS.gcDerivedTtlSeconds * 1000,
       maxOperations: 100_000,
     });
 

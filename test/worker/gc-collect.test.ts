@@ -7,7 +7,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import type { Digest } from "../../core/oci/digest.ts";
 import { MediaType } from "../../core/oci/media-types.ts";
 import { collect } from "../../worker/gc/collector.ts";
-import { GC_DEFAULTS, type GcConfig } from "../../worker/gc/config.ts";
+import { DEFAULTS, type GcConfig } from "../../worker/config.ts";
 import { keys } from "../../worker/storage/keys.ts";
 import {
   call,
@@ -26,8 +26,8 @@ import {
 /** No grace period: everything written before the collection starts is old enough to go. */
 const NOW: GcConfig = {
   graceMs: 0,
-  uploadTtlMs: GC_DEFAULTS.uploadTtlSeconds * 1000,
-  derivedTtlMs: GC_DEFAULTS.derivedTtlSeconds * 1000,
+  uploadTtlMs: DEFAULTS.uploadTtlSeconds * 1000,
+  derivedTtlMs: DEFAULTS.gcDerivedTtlSeconds * 1000,
   maxOperations: 100_000,
 };
 

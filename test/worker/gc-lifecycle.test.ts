@@ -9,7 +9,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { sha256, type Digest } from "../../core/oci/digest.ts";
 import { MediaType } from "../../core/oci/media-types.ts";
 import { collect } from "../../worker/gc/collector.ts";
-import { GC_DEFAULTS, type GcConfig } from "../../worker/gc/config.ts";
+import { DEFAULTS, type GcConfig } from "../../worker/config.ts";
 import { gcRoute } from "../../worker/gc/route.ts";
 import type { GcReport } from "../../worker/gc/report.ts";
 import worker from "../../worker/index.ts";
@@ -30,8 +30,8 @@ import {
 
 const NOW: GcConfig = {
   graceMs: 0,
-  uploadTtlMs: GC_DEFAULTS.uploadTtlSeconds * 1000,
-  derivedTtlMs: GC_DEFAULTS.derivedTtlSeconds * 1000,
+  uploadTtlMs: DEFAULTS.uploadTtlSeconds * 1000,
+  derivedTtlMs: DEFAULTS.gcDerivedTtlSeconds * 1000,
   maxOperations: 100_000,
 };
 const DAY = 24 * 3600 * 1000;

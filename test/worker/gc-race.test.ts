@@ -6,14 +6,14 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { collect } from "../../worker/gc/collector.ts";
-import { GC_DEFAULTS, type GcConfig } from "../../worker/gc/config.ts";
+import { DEFAULTS, type GcConfig } from "../../worker/config.ts";
 import { keys } from "../../worker/storage/keys.ts";
 import { call, pullDigest, pushBlob, pushManifest, randomBlob, tdfsImage, tick, wipeBucket } from "./gc-registry.ts";
 
 const NOW: GcConfig = {
   graceMs: 0,
-  uploadTtlMs: GC_DEFAULTS.uploadTtlSeconds * 1000,
-  derivedTtlMs: GC_DEFAULTS.derivedTtlSeconds * 1000,
+  uploadTtlMs: DEFAULTS.uploadTtlSeconds * 1000,
+  derivedTtlMs: DEFAULTS.gcDerivedTtlSeconds * 1000,
   maxOperations: 100_000,
 };
 const REPO = "race/models";

@@ -51,7 +51,7 @@ import type { Bucket } from "../storage/bucket.ts";
 import { systemClock, type Clock } from "../storage/clock.ts";
 import { keys } from "../storage/keys.ts";
 import { GcBucket } from "./bucket.ts";
-import type { GcConfig } from "./config.ts";
+import type { GcConfig } from "../config.ts";
 import type { GcContext, GcHooks } from "./context.ts";
 import { GLOBAL_PHASES, globalPage, type GlobalPhase, type InvocationMemo } from "./global.ts";
 import { emptyReport, type GcReport } from "./report.ts";

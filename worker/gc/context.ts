@@ -1,6 +1,6 @@
 /** What every phase of one collection shares. */
 import type { GcBucket } from "./bucket.ts";
-import type { GcConfig } from "./config.ts";
+import type { GcConfig } from "../config.ts";
 import type { GcReport } from "./report.ts";
 import type { Clock } from "../storage/clock.ts";
 

@@ -7,7 +7,7 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { collect } from "./collector.ts";
-import { gcConfig } from "./config.ts";
+import { readConfig } from "../config.ts";
 
 export const gcRoute = new Hono<AppEnv>();
 
@@ -15,5 +15,5 @@ gcRoute.post("/admin/gc", async (c) => {
   const flag = c.req.query("dryRun");
   const dryRun = flag !== undefined && flag !== "0" && flag !== "false";
   const env = c.env;
-  return c.json(await collect(env.BLOBS, gcConfig(env), { dryRun }));
+  return c.json(await collect(env.BLOBS, readConfig(env).gc, { dryRun }));
 });
