@@ -1,4 +1,4 @@
-// End-to-end tests: the registry started as a user starts it (wrangler dev), driven by real
+// End-to-end tests: the registry started as a user starts it (wrangler dev, npm start), driven by real
 // clients (skopeo, containerd, the 2dfs-push CLI) and compared with the distribution registry.
 import { defineConfig } from "vitest/config";
 

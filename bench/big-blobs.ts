@@ -112,17 +112,13 @@ export interface Served {
   firstByteSeconds: number;
   seconds: number;
   mbPerSecond: number;
-  /** Peak RSS of the Worker's workerd (with local R2) and of wrangler's proxy workerd, MB. */
-  peakRssMb: { worker: number; proxy: number };
+  /** Peak RSS of the Worker's workerd (with local R2), MB. */
+  peakRssMb: number;
 }
 
 /** A whole-blob GET by curl (bytes counted, then dropped), with workerd's peak RSS meanwhile. */
-export async function serveTimed(
-  url: string,
-  size: number,
-  workerd: { worker: number; proxy: number },
-): Promise<Served> {
-  const { result, peakMb } = await peakRssDuring([workerd.worker, workerd.proxy], () =>
+export async function serveTimed(url: string, size: number, workerd: number): Promise<Served> {
+  const { result, peakMb } = await peakRssDuring([workerd], () =>
     run("curl", [
       "-s",
       "-o",
@@ -139,6 +135,6 @@ export async function serveTimed(
     firstByteSeconds: Number(ttfb),
     seconds,
     mbPerSecond: size / 1e6 / seconds,
-    peakRssMb: { worker: peakMb[0]!, proxy: peakMb[1]! },
+    peakRssMb: peakMb[0]!,
   };
 }

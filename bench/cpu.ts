@@ -2,7 +2,7 @@
  * CPU costs of the registry's heavy requests, for the deploy's `[limits] cpu_ms` (issue 11).
  * Inside workerd `performance.now()` stands still while code runs, so every figure is the CPU
  * time the kernel counted for the Worker's workerd process over the request(s), divided out.
- * Under `wrangler dev` that process also runs miniflare's local R2 and cache (their MD5 etags,
+ * That process also runs miniflare's local R2 and cache (their MD5 etags,
  * file writes and reads), so upload and read figures are upper bounds for what Cloudflare bills.
  *
  * 1. Bytes: a 1 GB upload in one PATCH (hashed in line and written), one in a monolithic POST,
@@ -15,10 +15,10 @@
  *   node bench/cpu.ts   (BENCH_CPU_MB: bytes of part 1 in MB, default 1000; BENCH_ONLY=bytes or fields)
  */
 import { MediaType } from "../core/oci/media-types.ts";
-import type { Registry } from "../test/helpers/wrangler-dev.ts";
+import { DEFAULTS } from "../worker/config.ts";
+import { startRegistry, type Registry } from "../test/helpers/wrangler-dev.ts";
 import { pushFieldImage } from "./field-image.ts";
 import { generatedBlob, pushGenerated, pushMonolithic } from "./big-blobs.ts";
-import { startSnapshotRegistry } from "./snapshot.ts";
 import { cpuDuring, findWorkerd } from "./workerd-proc.ts";
 
 const MB = Number(process.env.BENCH_CPU_MB ?? 1000);
@@ -27,7 +27,11 @@ const ONLY = process.env.BENCH_ONLY;
 const ACCEPT = [MediaType.OciIndex, MediaType.OciManifest].join(", ");
 const log = (msg: string): void => console.error(`[bench] ${msg}`);
 
-const registry = await startSnapshotRegistry();
+// As `npm start` runs it, but with the deploy's blob caching: the GET's figure includes the fill.
+const registry = await startRegistry({
+  launcher: "npm start",
+  vars: { CACHE_MAX_BLOB_BYTES: String(DEFAULTS.cacheMaxBlobBytes) },
+});
 try {
   const pid = findWorkerd(registry.port).worker;
   const rows: [string, string][] = [];

@@ -1,5 +1,5 @@
 /**
- * Load and fault bench (issue 8), against the registry as users run it (`wrangler dev`, local R2
+ * Load and fault bench (issue 8), against the registry as users run it (`npm start`, local R2
  * and KV) on this machine, over loopback only:
  *
  *   node bench/load.ts          (or `npm run bench -- load`)
@@ -11,7 +11,7 @@
  * 2. Fan-in. One blob stored by 16 repositories at once: 8 monolithic POSTs racing 8 closing PUTs
  *    of sessions already streamed, each repository then tagging an image of it. After a
  *    collection with no grace period, 16 of 16 must still pull.
- * 3. Crash. `wrangler dev` is killed with SIGKILL while a Content-Range PATCH is half sent, then
+ * 3. Crash. The registry (`npm start`, workerd included) is killed with SIGKILL while a Content-Range PATCH is half sent, then
  *    started again on the same persistence dir. The client asks the session for its Range,
  *    resumes from there, and the blob must be intact; every image that pulled intact just before
  *    the crash must still pull intact.
@@ -484,13 +484,14 @@ async function main(): Promise<number> {
     void (registry?.crash() ?? Promise.resolve()).finally(() => process.exit(2));
   }, TIME_LIMIT_MS + 60_000);
   try {
-    const first = await startRegistry({ vars: VARS, persistDir });
+    const first = await startRegistry({ launcher: "npm start", vars: VARS, persistDir });
     registry = first;
     // Each phase builds on the one before; one that cannot finish ends the run as a failed check.
     const known = await phase("mixed load", () => mixedLoad(first, work, deadline));
     const fanned = known && (await phase("fan-in", () => fanIn(first, known)));
     if (known && fanned) {
-      const restart = async (): Promise<Registry> => (registry = await startRegistry({ vars: VARS, persistDir }));
+      const restart = async (): Promise<Registry> =>
+        (registry = await startRegistry({ launcher: "npm start", vars: VARS, persistDir }));
       await phase("crash and resume", () => crashAndResume(first, [...known, ...fanned], restart));
     }
   } finally {

@@ -1,5 +1,5 @@
 /**
- * 2DFS partition benchmark (issue 3), run against the registry as a user runs it (`wrangler dev`,
+ * 2DFS partition benchmark (issue 3), run against the registry as a user runs it (`npm start`,
  * local R2 and KV) on this machine:
  *
  *   node bench/partition.ts
@@ -41,7 +41,7 @@ interface Row {
 
 async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), "2dfs-bench-"));
-  const registry = await startRegistry();
+  const registry = await startRegistry({ launcher: "npm start" });
   const rows: Row[] = [];
   try {
     if (ONLY !== "compute") rows.push(...(await pullTime(registry, work)));

@@ -1,7 +1,7 @@
 /**
  * Push benchmark: `2dfs-push build --push` of a ~500 MB model in 16 allotments of random,
  * weight-like bytes (stored uncompressed by `--compression auto`), then `push` of the unchanged
- * image, against our registry under `wrangler dev` and against the distribution registry (Debian
+ * image, against our registry as `npm start` runs it and against the distribution registry (Debian
  * `docker-registry`), in the same run on the same machine. The CLI runs as a user runs it, with a
  * cold cache and store per registry. Prints blob bytes uploaded and seconds for each step, and
  * the ratios ours/peer (time: below 1 means we are faster).
@@ -80,11 +80,15 @@ try {
   cleanups.push(model.cleanup);
   console.error(`writing ${allotments} files of ${(fileBytes / 1e6).toFixed(1)} MB of random bytes...`);
   const src = join(model.dir, "model");
-  const [ours, peer] = await Promise.all([startRegistry(), startPeerRegistry(), writeModel(src)]);
+  const [ours, peer] = await Promise.all([
+    startRegistry({ launcher: "npm start" }),
+    startPeerRegistry(),
+    writeModel(src),
+  ]);
   cleanups.unshift(ours.stop, peer.stop);
 
   const targets = [
-    { name: "ours (wrangler dev)", host: ours.host },
+    { name: "ours (npm start)", host: ours.host },
     { name: "distribution 2.8 (docker-registry)", host: peer.host },
   ];
   const results: Result[] = [];

@@ -1,10 +1,11 @@
 /**
- * Registry benchmark (issue 11): our registry under `wrangler dev` against the distribution
- * registry (Debian `docker-registry`), both started here, on the same machine in the same run.
+ * Registry benchmark (issue 11): our registry as `npm start` runs it (scripts/serve.ts: the
+ * deploy's bundle in workerd, local R2 on disk) against the distribution registry (Debian
+ * `docker-registry`), both started here, on the same machine in the same run.
  *
  * 1. skopeo pushes a 1 GiB image of 8 random layers to each, then pulls it twice (best of two).
  * 2. curl GETs the 8 layer blobs one after another (what a registry's serving costs without
- *    skopeo's own pace in the way).
+ *    skopeo's own pace in the way), best of three rounds.
  * 3. Rounds: a second and a third copy of the image (mounted into fresh repositories, so nothing
  *    of them is in the edge cache) are pulled 4 rounds in a row, by skopeo and by 8 parallel GETs:
  *    the rounds show what the edge-cache fill costs the pulls that pay for it.
@@ -12,6 +13,10 @@
  *    one of the same size pushed in one request, at 300 MB and at BENCH_BIG_GB (default 6; 0
  *    skips it), fetched by curl as first requests (each under a fresh repository, so from R2),
  *    with workerd's peak RSS during the GETs.
+ * 5. The same store served by a bare R2 Worker (bench/bare-r2-worker.ts: workerd's floor, none of
+ *    our code), then by `npm run dev` (`wrangler dev`, with wrangler's proxy Worker in a second
+ *    workerd in front): the curl row again, and two pulls under `wrangler dev`, to show what the
+ *    platform takes and what the proxy costs.
  *
  * Our registry runs as `npm start` runs it, with CACHE_MAX_BLOB_BYTES=0 (locally the Cache API is
  * one more copy on the same disk: filling it only costs). `--cache on` runs it with the deployed
@@ -28,7 +33,9 @@ import { ociImage, type WrittenImage } from "../test/helpers/images.ts";
 import { startPeerRegistry } from "../test/helpers/peer.ts";
 import { run } from "../test/helpers/process.ts";
 import * as skopeo from "../test/helpers/skopeo.ts";
-import { startSnapshotRegistry } from "./snapshot.ts";
+import { startRegistry } from "../test/helpers/wrangler-dev.ts";
+import { DEFAULTS } from "../worker/config.ts";
+import { startBareR2Worker } from "./bare-r2-worker.ts";
 import { generatedBlob, pushGenerated, serveTimed, type GeneratedBlob, type Served } from "./big-blobs.ts";
 import { cpuSeconds, findWorkerd, rssMb } from "./workerd-proc.ts";
 
@@ -46,7 +53,8 @@ const layers = Number(values.layers);
 const layerBytes = Math.floor((Number(values.mib) * 1024 * 1024) / layers);
 const BIG_GB = Number(process.env.BENCH_BIG_GB ?? 6);
 const ROUNDS = 4;
-const SERVE_REPS = 3;
+const SERVE_REPS = 5;
+const CURL_REPS = 3;
 
 const log = (msg: string): void => console.error(`[bench] ${msg}`);
 
@@ -63,7 +71,11 @@ try {
   // gzip level 0: a real gzip layer, without spending a minute compressing what cannot shrink.
   const [image, ours, peer] = await Promise.all([
     ociImage().randomLayers(layers, layerBytes).compression("gzip", 0).tag("v1").write(join(work, "image")),
-    startSnapshotRegistry(values.cache === "on" ? {} : { vars: { CACHE_MAX_BLOB_BYTES: "0" } }),
+    startRegistry({
+      launcher: "npm start",
+      persistDir: join(work, "state"),
+      vars: values.cache === "on" ? { CACHE_MAX_BLOB_BYTES: String(DEFAULTS.cacheMaxBlobBytes) } : {},
+    }),
     startPeerRegistry(),
   ]);
   cleanups.unshift(ours.stop, peer.stop);
@@ -87,18 +99,17 @@ try {
     );
   };
   /** The layer blobs one after another, by curl. */
-  const curlSequential = async (host: string, repo: string): Promise<void> => {
+  const curlSequential = async (urlOf: (d: Descriptor) => string): Promise<void> => {
     for (const d of layerDescs) {
-      const r = await run("curl", [
-        "-s",
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code} %{size_download}",
-        blobUrl(host, repo, d),
-      ]);
+      const r = await run("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}", urlOf(d)]);
       if (r.stdout.trim() !== `200 ${d.size}`) throw new Error(`curl ${d.digest}: ${r.stdout}`);
     }
+  };
+  /** The best of CURL_REPS rounds of curlSequential: one round alone varied by 2x on this machine. */
+  const curlBest = async (urlOf: (d: Descriptor) => string): Promise<number> => {
+    const times: number[] = [];
+    for (let i = 0; i < CURL_REPS; i++) times.push(await seconds(() => curlSequential(urlOf)));
+    return Math.min(...times);
   };
   const pull = async (host: string, repo: string, i: number): Promise<number> => {
     const out = join(work, `pull-${i}`);
@@ -125,7 +136,7 @@ try {
     );
     if (which === "ours") main.ours.pushCpu = cpuSeconds(workerd.worker) - cpu0;
     for (let i = 0; i < 2; i++) main[which].pulls.push(await pull(host, "bench/image", pulls++));
-    main[which].curl = await seconds(() => curlSequential(host, "bench/image"));
+    main[which].curl = await curlBest((d) => blobUrl(host, "bench/image", d));
   }
 
   log("rounds on fresh copies: 4 skopeo pulls of one, 4 rounds of 8 parallel GETs of another");
@@ -165,7 +176,7 @@ try {
       await mount(ours.url, "bench/big", repo, one.digest);
       await mount(ours.url, "bench/big", repo, chunked.digest);
       const serve = (b: GeneratedBlob): Promise<Served> =>
-        serveTimed(`${ours.url}/v2/${repo}/blobs/${b.digest}`, bytes, workerd);
+        serveTimed(`${ours.url}/v2/${repo}/blobs/${b.digest}`, bytes, workerd.worker);
       if (i % 2 === 0) runs.push({ one: await serve(one), pieces: await serve(chunked) });
       else {
         const pieces = await serve(chunked);
@@ -180,9 +191,23 @@ try {
       one: median((r) => r.one),
       pieces: median((r) => r.pieces),
       idleRssMb,
-      peakRssMb: Math.max(...runs.flatMap((r) => [r.one.peakRssMb.worker, r.pieces.peakRssMb.worker])),
+      peakRssMb: Math.max(...runs.flatMap((r) => [r.one.peakRssMb, r.pieces.peakRssMb])),
     });
   }
+
+  log("the same store served by a bare R2 Worker, then under `npm run dev` (wrangler dev)");
+  await ours.stop();
+  const bare = await startBareR2Worker(ours.persistDir);
+  cleanups.unshift(bare.stop);
+  const floorCurl = await curlBest((d) => bare.urlOf(d.digest));
+  await bare.stop();
+  const dev = await startRegistry({ persistDir: ours.persistDir, vars: { CACHE_MAX_BLOB_BYTES: "0" } });
+  cleanups.unshift(dev.stop);
+  const viaDev = {
+    curl: await curlBest((d) => blobUrl(dev.host, "bench/image", d)),
+    pulls: [await pull(dev.host, "bench/image", pulls++), await pull(dev.host, "bench/image", pulls++)],
+  };
+  await dev.stop();
 
   const best = (xs: number[]): number => Math.min(...xs);
   const ratios = {
@@ -191,7 +216,19 @@ try {
     curl: main.peer.curl / main.ours.curl,
   };
   if (values.json) {
-    console.log(JSON.stringify({ bench: "registry", bytes: image.totalBytes, main, rounds, peerGet, serving, ratios }));
+    console.log(
+      JSON.stringify({
+        bench: "registry",
+        bytes: image.totalBytes,
+        main,
+        rounds,
+        peerGet,
+        serving,
+        floorCurl,
+        viaDev,
+        ratios,
+      }),
+    );
   } else {
     const mb = image.totalBytes / 1e6;
     const s = (x: number): string => `${x.toFixed(2)} s`;
@@ -206,13 +243,22 @@ try {
       `  skopeo pull      ours ${main.ours.pulls.map(s).join(", ")}, distribution ${main.peer.pulls.map(s).join(", ")}: best-of-two ratio ${ratios.pull.toFixed(2)} (>= 0.95)`,
     );
     console.log(
-      `  curl 8 blobs one after another: ours ${s(main.ours.curl)}, distribution ${s(main.peer.curl)}: ratio ${ratios.curl.toFixed(2)} (>= 1.0)`,
+      `  curl 8 blobs one after another, best of ${CURL_REPS}: ours ${s(main.ours.curl)}, distribution ${s(main.peer.curl)}: ratio ${ratios.curl.toFixed(2)} (>= 1.0)`,
     );
     console.log(
       `  rounds, skopeo pull of a fresh copy: ${rounds.pull.map(s).join(", ")} (distribution best ${s(best(main.peer.pulls))})`,
     );
     console.log(
       `  rounds, 8 parallel GETs of a fresh copy: ${rounds.get.map(s).join(", ")} (distribution ${s(peerGet)})`,
+    );
+    console.log(
+      `  the same blobs from a bare R2 Worker (workerd's floor): curl ${s(floorCurl)}, ratio ` +
+        `${(main.peer.curl / floorCurl).toFixed(2)}; bare / ours: ${(floorCurl / main.ours.curl).toFixed(2)}`,
+    );
+    console.log(
+      `  under \`npm run dev\` (wrangler dev, its proxy in front): curl ${s(viaDev.curl)}, ratio ` +
+        `${(main.peer.curl / viaDev.curl).toFixed(2)}; pulls ${viaDev.pulls.map(s).join(", ")}, best-of-two ratio ` +
+        `${(best(main.peer.pulls) / best(viaDev.pulls)).toFixed(2)}`,
     );
     for (const r of serving) {
       const f = (x: Served): string =>

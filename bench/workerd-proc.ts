@@ -2,7 +2,7 @@
  * workerd as the operating system sees it: its CPU time and resident memory, read from /proc.
  * Inside workerd `performance.now()` stands still while JavaScript runs, so CPU costs are taken
  * from outside, as the kernel counts them (user + system time of the whole process, which under
- * `wrangler dev` also runs miniflare's local R2 and cache).
+ * `npm start` and `wrangler dev` also runs miniflare's local R2 and cache).
  */
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 
@@ -10,11 +10,12 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 const TICKS_PER_SECOND = 100;
 
 /**
- * The two workerd processes of `wrangler dev --port=<port>` (their parent's command line names the
- * port): `worker` runs the Worker and miniflare's local R2 and cache; `proxy` runs wrangler's
- * proxy, which listens on the port and forwards every request and response to it.
+ * The workerd processes of a registry started with `--port=<port>` (their parent's command line
+ * names the port). `worker` runs the Worker and miniflare's local R2 and cache. Under `wrangler
+ * dev` there is also `proxy`, wrangler's proxy Worker, which listens on the port and forwards every
+ * request and response to it; `npm start` (scripts/serve.ts) has none.
  */
-export function findWorkerd(port: number): { worker: number; proxy: number } {
+export function findWorkerd(port: number): { worker: number; proxy?: number } {
   let worker: number | undefined;
   let proxy: number | undefined;
   for (const entry of readdirSync("/proc")) {
@@ -26,14 +27,15 @@ export function findWorkerd(port: number): { worker: number; proxy: number } {
       const parent = readFileSync(`/proc/${ppid}/cmdline`, "utf8").split("\0");
       if (!parent.includes(`--port=${port}`)) continue;
       const own = readFileSync(`/proc/${entry}/cmdline`, "utf8");
-      if (own.includes(`entry=127.0.0.1:${port}`)) proxy = Number(entry);
+      const wranglerDev = parent.includes("dev");
+      if (wranglerDev && own.includes(`entry=127.0.0.1:${port}`)) proxy = Number(entry);
       else worker = Number(entry);
     } catch {
       // The process ended while it was being read.
     }
   }
-  if (worker === undefined || proxy === undefined) throw new Error(`no workerd pair for wrangler dev --port=${port}`);
-  return { worker, proxy };
+  if (worker === undefined) throw new Error(`no workerd for the registry on --port=${port}`);
+  return proxy === undefined ? { worker } : { worker, proxy };
 }
 
 /** CPU seconds (user + system) the process has used so far. */

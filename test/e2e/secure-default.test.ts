@@ -1,5 +1,6 @@
 /**
- * Secure by default, with `wrangler dev` started the way a user starts it, in a fresh checkout:
+ * Secure by default, with `wrangler dev` and `npm start` started the way a user starts them, in a
+ * fresh checkout:
  *
  *   - wrangler.toml as committed (what `wrangler deploy` ships), no .dev.vars and no --var: token
  *     auth without its secrets, so every request is refused with 503 UNAVAILABLE (fail closed),
@@ -13,7 +14,8 @@
  *   - the same settings passed with `--env-file` instead: wrangler expands the `$`s inside the
  *     PBKDF2 hashes, so the registry refuses the configuration (503) unless each `$` is escaped,
  *     as docs/auth.md says;
- *   - the `--var` flags of the `npm start` script: the registry is open, on purpose.
+ *   - `npm start` (scripts/serve.ts): the registry is open, on purpose, and says so; with
+ *     `--var AUTH_MODE:token` it runs with the users of .dev.vars, as the deploy does.
  *
  * The checkout is a temp directory with wrangler.toml and .dev.vars.example copied and the
  * sources linked, so a developer's own .dev.vars in the repository never leaks into the test, and
@@ -31,7 +33,7 @@ import { startRegistry, type Registry } from "../helpers/wrangler-dev.ts";
 
 /** What a fresh clone has that `wrangler dev` reads: copied, so the test may add .dev.vars beside them. */
 const COPIED = ["wrangler.toml", ".dev.vars.example"];
-const LINKED = ["worker", "core", "node_modules", "package.json", "tsconfig.json", "tsconfig.base.json"];
+const LINKED = ["worker", "core", "scripts", "node_modules", "package.json", "tsconfig.json", "tsconfig.base.json"];
 
 /**
  * wrangler.toml `[[ratelimits]]` LOGIN_LIMITER, `simple = { limit = 300, period = 60 }`, where a
@@ -150,13 +152,6 @@ async function logWith(reg: Registry, text: string): Promise<string> {
   return reg.log();
 }
 
-/** The `--var KEY:VALUE` flags of the `npm start` script, as package.json has it. */
-async function npmStartVars(): Promise<Record<string, string>> {
-  const pkg = JSON.parse(await readFile(join(REPO_ROOT, "package.json"), "utf8")) as { scripts: { start: string } };
-  expect(pkg.scripts.start).toMatch(/^wrangler dev /);
-  return Object.fromEntries([...pkg.scripts.start.matchAll(/--var\s+(\w+):(\S+)/g)].map((m) => [m[1]!, m[2]!]));
-}
-
 // ---- the tests ------------------------------------------------------------------------------
 
 describe("wrangler.toml as committed, no .dev.vars and no --var (a deploy before its secrets are set)", () => {
@@ -169,7 +164,7 @@ describe("wrangler.toml as committed, no .dev.vars and no --var (a deploy before
   beforeAll(async () => {
     persistDir = join(work, "state-bare");
     // Something to delete: pushed while the registry runs as `npm start` runs it.
-    const seeding = await startRegistry({ projectDir: checkout, persistDir, vars: await npmStartVars() });
+    const seeding = await startRegistry({ launcher: "npm start", projectDir: checkout, persistDir, bare: true });
     try {
       await pushImage(seeding, REPO, "v1", stored);
     } finally {
@@ -214,7 +209,7 @@ describe("wrangler.toml as committed, no .dev.vars and no --var (a deploy before
 
   it("stored and deleted nothing (seen through an open registry on the same state)", async () => {
     await registry.stop();
-    const open = await startRegistry({ projectDir: checkout, persistDir, vars: await npmStartVars() });
+    const open = await startRegistry({ launcher: "npm start", projectDir: checkout, persistDir, bare: true });
     try {
       expect(await outcome(getManifest(open, REPO, "v1"))).toBe("200");
       expect(await outcome(getManifest(open, REPO, "v2"))).toBe("404 MANIFEST_UNKNOWN");
@@ -344,16 +339,19 @@ describe("the .dev.vars.example settings passed with --env-file", () => {
   });
 });
 
-describe("`npm start`: its --var AUTH_MODE:none opens the registry, even beside a .dev.vars", () => {
+describe("`npm start` opens the registry on purpose (AUTH_MODE=none), even beside a .dev.vars", () => {
   let registry: Registry;
 
   beforeAll(async () => {
-    expect(await npmStartVars()).toEqual({ AUTH_MODE: "none", CACHE_MAX_BLOB_BYTES: "0" });
-    registry = await startRegistry({ projectDir: checkout, bare: true, vars: await npmStartVars() });
+    registry = await startRegistry({ launcher: "npm start", projectDir: checkout, bare: true });
   });
 
   afterAll(async () => {
     await registry?.stop();
+  });
+
+  it("says so when it starts", () => {
+    expect(registry.log()).toContain("open to anyone (AUTH_MODE=none)");
   });
 
   it("accepts an anonymous blob push, manifest push and delete", async () => {
@@ -361,5 +359,24 @@ describe("`npm start`: its --var AUTH_MODE:none opens the registry, even beside 
     await pushImage(registry, "anyone/app", "v1", image);
     expect(await outcome(getManifest(registry, "anyone/app", "v1"))).toBe("200");
     expect(await outcome(del(registry, `/v2/anyone/app/manifests/${sha256Of(image.manifest)}`))).toBe("202");
+  });
+
+  it("with --var AUTH_MODE:token, runs as the deploy does, with the users of .dev.vars", async () => {
+    const closed = await startRegistry({
+      launcher: "npm start",
+      projectDir: checkout,
+      bare: true,
+      vars: { AUTH_MODE: "token" },
+    });
+    try {
+      const image = tinyImage();
+      expect(await outcome(putBlob(closed, "team-a/app", image.layer))).toBe("401 UNAUTHORIZED");
+      const alice = await token(closed, ALICE, ["repository:team-a/app:pull,push"]);
+      await pushImage(closed, "team-a/app", "v1", image, alice);
+      expect(await outcome(getManifest(closed, "team-a/app", "v1"))).toBe("401 UNAUTHORIZED");
+      expect(await outcome(getManifest(closed, "team-a/app", "v1", alice))).toBe("200");
+    } finally {
+      await closed.stop();
+    }
   });
 });

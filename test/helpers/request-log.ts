@@ -1,6 +1,7 @@
 /**
- * What the registry was asked, read from the log of `wrangler dev`, which prints one line per
- * request once it is answered: `[wrangler:info] GET /v2/repo/blobs/sha256:... 200 OK (12ms)`.
+ * What the registry was asked, read from the log of `wrangler dev` or `npm start`, which print one
+ * line per request once it is answered: `[wrangler:info] GET /v2/repo/blobs/sha256:... 200 OK
+ * (12ms)`, or `[registry:info] ...` from `npm start`.
  * Tests use it to check which blobs a client fetched; the benchmark, for the time workerd took.
  */
 import { sleep } from "./process.ts";
@@ -14,7 +15,7 @@ export interface LoggedRequest {
   ms: number;
 }
 
-const LINE_RE = /\[wrangler:info\] ([A-Z]+) (\S+) (\d{3}) [^(]*\((\d+)ms\)/;
+const LINE_RE = /\[(?:wrangler|registry):info\] ([A-Z]+) (\S+) (\d{3}) [^(]*\((\d+)ms\)/;
 
 export function parseRequestLog(text: string): LoggedRequest[] {
   const out: LoggedRequest[] = [];

@@ -1,7 +1,8 @@
 /**
- * The registry started the way a user starts it: `wrangler dev` (from node_modules) serving the
- * Worker with local R2 and KV. Each instance gets its own port and, unless told otherwise, its
- * own persistence directory, so tests never see or touch the user's `.wrangler/state`.
+ * The registry started the way a user starts it: `wrangler dev` (from node_modules) or `npm start`
+ * (scripts/serve.ts), serving the Worker with local R2 and KV. Each instance gets its own port
+ * and, unless told otherwise, its own persistence directory, so tests never see or touch the
+ * user's `.wrangler/state`.
  *
  * wrangler.toml ships token auth; like `npm start`, the registry here runs open
  * (`--var AUTH_MODE:none`) unless a test passes its own AUTH_MODE, or asks for a bare start.
@@ -14,6 +15,12 @@ import { join } from "node:path";
 import { freePort, REPO_ROOT, sleep, tail } from "./process.ts";
 
 export interface RegistryOptions {
+  /**
+   * How it is started: `wrangler dev` (the default: live reload, wrangler's proxy in front), or
+   * `npm start` (scripts/serve.ts: the deploy's bundle in one workerd, no proxy). Both take the
+   * same flags; under `npm start`, `bare` drops only DEFAULT_VARS, not npm start's own.
+   */
+  launcher?: "wrangler dev" | "npm start";
   /**
    * Worker vars, passed as `--var KEY:VALUE` (they override wrangler.toml's [vars] and .dev.vars),
    * on top of DEFAULT_VARS.
@@ -70,23 +77,27 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
   const logPath = join(LOG_DIR, `wrangler-${port}-${Date.now()}.log`);
   const logFd = openSync(logPath, "a");
 
-  const args = [
-    WRANGLER_JS,
-    "dev",
-    "--ip=127.0.0.1",
-    `--port=${port}`,
-    `--inspector-port=${inspectorPort}`,
-    `--persist-to=${persistDir}`,
-    "--show-interactive-dev-session=false",
-    "--log-level=info",
-    ...(opts.args ?? []),
-  ];
+  const launcher = opts.launcher ?? "wrangler dev";
+  const common = [`--port=${port}`, `--persist-to=${persistDir}`, ...(opts.args ?? [])];
+  const args =
+    launcher === "npm start"
+      ? ["start", "--", "--ip=127.0.0.1", ...common]
+      : [
+          WRANGLER_JS,
+          "dev",
+          "--ip=127.0.0.1",
+          `--inspector-port=${inspectorPort}`,
+          "--show-interactive-dev-session=false",
+          "--log-level=info",
+          ...common,
+        ];
   const vars = { ...(opts.bare ? {} : DEFAULT_VARS), ...opts.vars };
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
 
-  // process.execPath: the Node that runs the tests (24), not whatever `node` is first on PATH.
-  // detached: wrangler and its workerd child form their own process group, killed as one.
-  const child = spawn(process.execPath, args, {
+  // wrangler dev: process.execPath, the Node that runs the tests (24), not whatever `node` is
+  // first on PATH. npm start: npm itself, which puts node_modules/.bin (and so Node 24) first.
+  // detached: the launcher and its workerd children form their own process group, killed as one.
+  const child = spawn(launcher === "npm start" ? "npm" : process.execPath, args, {
     cwd: opts.projectDir ?? REPO_ROOT,
     detached: true,
     stdio: ["ignore", logFd, logFd],
@@ -115,10 +126,10 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
   };
 
   try {
-    await waitUntilServing(url, child, opts.startTimeoutMs ?? 60_000);
+    await waitUntilServing(url, child, launcher, opts.startTimeoutMs ?? 60_000);
   } catch (e) {
     await stop();
-    throw new Error(`${(e as Error).message}\nwrangler log (${logPath}):\n${tail(log(), 30)}`);
+    throw new Error(`${(e as Error).message}\n${launcher} log (${logPath}):\n${tail(log(), 30)}`);
   }
   return { url, host: `127.0.0.1:${port}`, port, persistDir, logPath, log, stop, crash };
 }
@@ -128,12 +139,12 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
  * registry's own (it sends Docker-Distribution-API-Version), such as its 503 when auth is on
  * without its secrets.
  */
-async function waitUntilServing(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+async function waitUntilServing(url: string, child: ChildProcess, launcher: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = "no answer";
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`wrangler dev exited (${child.exitCode ?? child.signalCode}) before serving`);
+      throw new Error(`${launcher} exited (${child.exitCode ?? child.signalCode}) before serving`);
     }
     try {
       const res = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(2_000) });
@@ -145,7 +156,7 @@ async function waitUntilServing(url: string, child: ChildProcess, timeoutMs: num
     }
     await sleep(200);
   }
-  throw new Error(`wrangler dev did not serve ${url}/v2/ within ${timeoutMs} ms (${last})`);
+  throw new Error(`${launcher} did not serve ${url}/v2/ within ${timeoutMs} ms (${last})`);
 }
 
 async function killGroup(child: ChildProcess): Promise<void> {

@@ -24,16 +24,3 @@ export function createOutput(json: boolean): Output {
     },
   };
 }
-
-const UNITS = ["B", "kB", "MB", "GB", "TB"];
-
-/** Sizes in decimal units, as docker prints them. */
-export function formatBytes(n: number): string {
-  let v = n;
-  let u = 0;
-  while (v >= 1000 && u < UNITS.length - 1) {
-    v /= 1000;
-    u++;
-  }
-  return u === 0 ? `${v} B` : `${v.toFixed(v < 10 ? 2 : 1)} ${UNITS[u]}`;
-}

@@ -4,7 +4,8 @@
  */
 import cliProgress from "cli-progress";
 import type { BuildEvent } from "../build/build.ts";
-import { formatBytes, type Output } from "./output.ts";
+import { formatBytes } from "../../../core/format.ts";
+import type { Output } from "./output.ts";
 
 export function buildProgress(out: Output): { onEvent: (e: BuildEvent) => void; stop: () => void } {
   let bar: cliProgress.SingleBar | undefined;

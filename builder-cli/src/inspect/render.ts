@@ -2,7 +2,7 @@
  * Human rendering of `inspect`: where the image was read, what a requested semantic tag pulls,
  * the field as a grid of sizes, each allotment's destination paths, then the semantic tags.
  */
-import { formatBytes } from "../cli/output.ts";
+import { formatBytes } from "../../../core/format.ts";
 import type { InspectOrigin, InspectResult, SemanticTag } from "./inspect.ts";
 
 const HOLE = "·";

@@ -8,6 +8,7 @@
  * registry has answered for it (blob-done): a bar never sits at 100 % while the upload goes on.
  */
 import { MultiBar, Presets, type SingleBar } from "cli-progress";
+import { formatBytes, shortDigest } from "../../../core/format.ts";
 import type { PushEvent } from "./events.ts";
 import type { PushReport } from "./image.ts";
 
@@ -30,24 +31,6 @@ export function createProgressReporter(opts: ProgressOptions = {}): ProgressRepo
   return (opts.tty ?? stream.isTTY === true)
     ? new BarReporter(stream)
     : new LineReporter((line) => stream.write(`${line}\n`), opts.plainIntervalMs ?? 10_000);
-}
-
-/** `sha256:0123456789ab…`: enough to tell blobs apart in a log. */
-export function shortDigest(digest: string): string {
-  const colon = digest.indexOf(":");
-  return digest.length > colon + 13 ? `${digest.slice(0, colon + 13)}…` : digest;
-}
-
-/** Decimal units, as docker prints sizes: 12.3 MB. */
-export function formatBytes(n: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB"];
-  let v = n;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
 }
 
 export function formatSeconds(s: number): string {

@@ -2,7 +2,8 @@
 import path from "node:path";
 import { build, type BuildResult } from "../../build/build.ts";
 import { parsePlatform } from "../../store/platform.ts";
-import { formatBytes, createOutput } from "../output.ts";
+import { formatBytes } from "../../../../core/format.ts";
+import { createOutput } from "../output.ts";
 import { buildProgress } from "../progress.ts";
 import { pushStored } from "./push.ts";
 import { authLookup, type RegistryFlags } from "../registry-flags.ts";

@@ -3,7 +3,8 @@ import path from "node:path";
 import { exportPartition, type ExportResult } from "../../export/export.ts";
 import { parsePlatform } from "../../store/platform.ts";
 import { formatPlatform } from "../../store/platform.ts";
-import { createOutput, formatBytes } from "../output.ts";
+import { formatBytes } from "../../../../core/format.ts";
+import { createOutput } from "../output.ts";
 import { openImage, splitLabeledRef } from "../refs.ts";
 import type { RegistryFlags } from "../registry-flags.ts";
 

@@ -1,0 +1,190 @@
+/**
+ * `npm start` (scripts/serve.ts), run the way a user runs it: `npm start -- --port ...` in the
+ * repository. It serves the deploy's bundle in one workerd, with no proxy in front; its store is
+ * laid out as `wrangler dev --persist-to` lays it out, so `npm start` and `npm run dev` share it.
+ *
+ *   - a 2DFS image pushed to it pulls back through containerd as a partition, with exactly the
+ *     partition's files, and through skopeo byte for byte; every request is in its log;
+ *   - one workerd process serves it, not two;
+ *   - what it stored survives a restart, and `wrangler dev` on the same directory serves it too,
+ *     and the other way round;
+ *   - Ctrl-C stops it and its workerd, and frees the port;
+ *   - bad flags get the usage and exit code 2, before anything starts.
+ */
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { findWorkerd } from "../../bench/workerd-proc.ts";
+import { startContainerd } from "../helpers/containerd.ts";
+import { layoutTop, OciLayout } from "../helpers/images.ts";
+import { parseRequestLog } from "../helpers/request-log.ts";
+import { freePort, REPO_ROOT, run, sleep } from "../helpers/process.ts";
+import * as skopeo from "../helpers/skopeo.ts";
+import { expectedFiles, pushTdfsImage, tdfsImage, type BuiltTdfsImage, type Cell } from "../helpers/tdfs.ts";
+import { startRegistry, type Registry } from "../helpers/wrangler-dev.ts";
+
+const REPO = "start/model";
+/** `0.1.1.1`: rows 0 to 1 of column 1. */
+const LABEL = "0.1.1.1";
+const CELLS: Cell[] = [
+  [0, 1],
+  [1, 1],
+];
+
+/**
+ * Whether a process still runs: not when it is gone, nor when it is a zombie (in a container whose
+ * init does not reap, an ended child of an ended parent stays one).
+ */
+function running(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+let work: string;
+let persistDir: string;
+let img: BuiltTdfsImage;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), "2dfs-e2e-npm-start-"));
+  persistDir = join(work, "state");
+  img = await tdfsImage()
+    .name(REPO)
+    .platforms(["linux/amd64"])
+    .grid(2, 2)
+    .allotmentBytes(32 * 1024)
+    .write(join(work, "src"));
+});
+
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+describe("npm start", () => {
+  let registry: Registry;
+
+  beforeAll(async () => {
+    registry = await startRegistry({ launcher: "npm start", persistDir });
+    await pushTdfsImage(registry.url, REPO, "v1", img);
+  });
+
+  afterAll(async () => {
+    await registry?.stop();
+  });
+
+  it("serves from one workerd process: no proxy Worker in front", () => {
+    const workerd = findWorkerd(registry.port);
+    expect(workerd.worker).toBeGreaterThan(0);
+    expect(workerd.proxy).toBeUndefined();
+  });
+
+  it("hands containerd a partition with exactly its files", async () => {
+    const containerd = await startContainerd();
+    try {
+      const ref = `${registry.host}/${REPO}:v1--${LABEL}`;
+      await containerd.pull(ref, { platform: "linux/amd64" });
+      expect(await containerd.files(ref, "linux/amd64")).toEqual(expectedFiles(img.platforms[0]!, CELLS));
+    } finally {
+      await containerd.stop();
+    }
+  });
+
+  it("round-trips the image through skopeo byte for byte, and logs every request", async () => {
+    const out = join(work, "out");
+    await skopeo.copy(`docker://${registry.host}/${REPO}:v1`, `oci:${out}:v1`, { all: true, preserveDigests: true });
+    expect((await layoutTop(out, "v1")).digest).toBe(img.index.digest);
+    const back = new OciLayout(out);
+    const digests = await back.blobDigests();
+    expect(digests.length).toBeGreaterThan(4);
+    for (const digest of digests) {
+      expect((await back.readBlob(digest)).equals(await img.layout.readBlob(digest)), digest).toBe(true);
+    }
+    const logged = parseRequestLog(registry.log());
+    expect(logged.some((r) => r.method === "PUT" && r.path === `/v2/${REPO}/manifests/v1` && r.status === 201)).toBe(
+      true,
+    );
+    expect(logged.some((r) => r.method === "GET" && r.path.startsWith(`/v2/${REPO}/blobs/`) && r.status === 200)).toBe(
+      true,
+    );
+  });
+});
+
+describe("the store, across restarts and with `npm run dev`", () => {
+  it("keeps what npm start stored, serves it under wrangler dev, and the other way round", async () => {
+    const pullTop = async (r: Registry, ref: string): Promise<number> => {
+      const res = await fetch(`${r.url}/v2/${REPO}/manifests/${ref}`, {
+        headers: { Accept: "application/vnd.oci.image.index.v1+json" },
+      });
+      await res.body?.cancel();
+      return res.status;
+    };
+    const dev = await startRegistry({ persistDir });
+    try {
+      expect(await pullTop(dev, "v1")).toBe(200);
+      expect(await pullTop(dev, `v1--${LABEL}`)).toBe(200);
+      // Pushed under wrangler dev, for npm start to find.
+      await pushTdfsImage(dev.url, REPO, "v2", img);
+    } finally {
+      await dev.stop();
+    }
+    const again = await startRegistry({ launcher: "npm start", persistDir });
+    try {
+      expect(await pullTop(again, "v1")).toBe(200);
+      expect(await pullTop(again, "v2")).toBe(200);
+      expect(await pullTop(again, "v3")).toBe(404);
+    } finally {
+      await again.stop();
+    }
+  });
+});
+
+describe("npm start as a user stops it", () => {
+  it("stops on Ctrl-C: npm exits, workerd with it, and the port is free again", async () => {
+    const port = await freePort();
+    const dir = join(work, "ctrl-c");
+    // Ctrl-C in a terminal signals the whole foreground process group: npm, node and workerd.
+    const child = spawn("npm", ["start", "--", `--port=${port}`, `--persist-to=${dir}`], {
+      cwd: REPO_ROOT,
+      detached: true,
+      stdio: "ignore",
+      env: { ...process.env, NO_COLOR: "1" },
+    });
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const ok = await fetch(`http://127.0.0.1:${port}/v2/`).then(
+        (r) => r.status === 200,
+        () => false,
+      );
+      if (ok) break;
+      if (Date.now() > deadline) throw new Error("npm start did not serve within 60 s");
+      await sleep(200);
+    }
+    const workerd = findWorkerd(port).worker;
+    process.kill(-child.pid!, "SIGINT");
+    await exited;
+    // workerd is gone and nothing listens.
+    await sleep(500);
+    expect(running(workerd)).toBe(false);
+    await expect(fetch(`http://127.0.0.1:${port}/v2/`)).rejects.toThrow();
+    // What it persisted is there for the next start.
+    expect(await readdir(join(dir, "v3"))).toContain("r2");
+  });
+
+  it.each([
+    [["--port", "eighty"], "--port eighty is not a port number"],
+    [["--var", "AUTH_MODE"], "--var AUTH_MODE: expected KEY:VALUE"],
+    [["--inspector-port", "9229"], "Unknown option '--inspector-port'"],
+  ])("refuses %j with the usage and exit code 2", async (args, message) => {
+    const r = await run("npm", ["start", "--silent", "--", ...args], { cwd: REPO_ROOT, allowFailure: true });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`npm start: ${message}`);
+    expect(r.stderr).toContain("usage: npm start");
+  });
+});
