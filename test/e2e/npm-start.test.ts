@@ -124,7 +124,7 @@ describe("the store, across restarts and with `npm run dev`", () => {
       await res.body?.cancel();
       return res.status;
     };
-    const dev = await startRegistry({ persistDir });
+    const dev = await startRegistry({ launcher: "wrangler dev", persistDir });
     try {
       expect(await pullTop(dev, "v1")).toBe(200);
       expect(await pullTop(dev, `v1--${LABEL}`)).toBe(200);

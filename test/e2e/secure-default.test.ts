@@ -170,7 +170,7 @@ describe("wrangler.toml as committed, no .dev.vars and no --var (a deploy before
     } finally {
       await seeding.stop();
     }
-    registry = await startRegistry({ projectDir: checkout, persistDir, bare: true });
+    registry = await startRegistry({ launcher: "wrangler dev", projectDir: checkout, persistDir, bare: true });
   });
 
   afterAll(async () => {
@@ -226,7 +226,7 @@ describe(".dev.vars copied from .dev.vars.example, then a bare `wrangler dev`", 
 
   beforeAll(async () => {
     await copyFile(join(checkout, ".dev.vars.example"), join(checkout, ".dev.vars"));
-    registry = await startRegistry({ projectDir: checkout, bare: true });
+    registry = await startRegistry({ launcher: "wrangler dev", projectDir: checkout, bare: true });
   });
 
   afterAll(async () => {
@@ -317,7 +317,12 @@ describe("the .dev.vars.example settings passed with --env-file", () => {
   it("lose the $ parts of their hashes: the registry refuses its configuration with 503", async () => {
     const file = join(work, "as-is.env");
     await copyFile(join(checkout, ".dev.vars.example"), file);
-    const registry = await startRegistry({ projectDir: checkout, bare: true, args: ["--env-file", file] });
+    const registry = await startRegistry({
+      launcher: "wrangler dev",
+      projectDir: checkout,
+      bare: true,
+      args: ["--env-file", file],
+    });
     try {
       expect(await outcome(signIn(registry))).toBe("503 UNAVAILABLE");
       const line = "users.alice.password: must look like pbkdf2-sha256$<iterations>$<salt>$<hash>";
@@ -330,7 +335,12 @@ describe("the .dev.vars.example settings passed with --env-file", () => {
   it("work when every $ is written \\$", async () => {
     const file = join(work, "escaped.env");
     await writeFile(file, (await readFile(join(checkout, ".dev.vars.example"), "utf8")).replaceAll("$", "\\$"));
-    const registry = await startRegistry({ projectDir: checkout, bare: true, args: ["--env-file", file] });
+    const registry = await startRegistry({
+      launcher: "wrangler dev",
+      projectDir: checkout,
+      bare: true,
+      args: ["--env-file", file],
+    });
     try {
       expect(await outcome(signIn(registry))).toBe("200");
     } finally {

@@ -16,9 +16,11 @@ import { freePort, REPO_ROOT, sleep, tail } from "./process.ts";
 
 export interface RegistryOptions {
   /**
-   * How it is started: `wrangler dev` (the default: live reload, wrangler's proxy in front), or
-   * `npm start` (scripts/serve.ts: the deploy's bundle in one workerd, no proxy). Both take the
-   * same flags; under `npm start`, `bare` drops only DEFAULT_VARS, not npm start's own.
+   * How it is started: `wrangler dev` (live reload, wrangler's proxy in front), or `npm start`
+   * (scripts/serve.ts: the deploy's bundle in one workerd, no proxy). Both take the same flags;
+   * under `npm start`, `bare` drops only DEFAULT_VARS, not npm start's own. Unset, it is
+   * `wrangler dev`, or what the environment's E2E_LAUNCHER says: `E2E_LAUNCHER="npm start" npm run
+   * test:e2e` runs every test that does not choose under `npm start`.
    */
   launcher?: "wrangler dev" | "npm start";
   /**
@@ -77,7 +79,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
   const logPath = join(LOG_DIR, `wrangler-${port}-${Date.now()}.log`);
   const logFd = openSync(logPath, "a");
 
-  const launcher = opts.launcher ?? "wrangler dev";
+  const launcher = opts.launcher ?? (process.env.E2E_LAUNCHER === "npm start" ? "npm start" : "wrangler dev");
   const common = [`--port=${port}`, `--persist-to=${persistDir}`, ...(opts.args ?? [])];
   const args =
     launcher === "npm start"

@@ -35,8 +35,10 @@ function concat(chunks: Uint8Array[], limit: number): Uint8Array {
 }
 
 /**
- * Reads a small body (a manifest) into memory, refusing more than `max` bytes so that a huge body
- * cannot exhaust the isolate.
+ * Reads a small body (a manifest, a token form) into memory, refusing more than `max` bytes so that
+ * a huge body cannot exhaust the isolate. A body that ends before its Content-Length is
+ * `SIZE_INVALID`: it is not an upload, so BLOB_UPLOAD_INVALID would send a client looking in the
+ * wrong place.
  */
 export async function readLimited(body: ReadableStream<Uint8Array> | null, max: number): Promise<Uint8Array> {
   if (!body) return new Uint8Array(0);
@@ -44,7 +46,7 @@ export async function readLimited(body: ReadableStream<Uint8Array> | null, max: 
   let total = 0;
   const reader = body.getReader();
   for (;;) {
-    const r = await readOrInvalid(reader);
+    const r = await readOrInvalid(reader, "SIZE_INVALID");
     if (r.done) break;
     total += r.value.byteLength;
     if (total > max) {
@@ -56,18 +58,22 @@ export async function readLimited(body: ReadableStream<Uint8Array> | null, max: 
   return concat(chunks, total);
 }
 
-/** A client that hangs up mid-body is a bad upload, not a server fault. */
-export async function readOrInvalid<T>(reader: ReadableStreamDefaultReader<T>): Promise<ReadableStreamReadResult<T>> {
+/** What a body cut short is: a bad upload by default, a bad length for what is not an upload. */
+type CutShort = "BLOB_UPLOAD_INVALID" | "SIZE_INVALID";
+
+/** A client that hangs up mid-body sent bad input; it is not a server fault. */
+export async function readOrInvalid<T>(
+  reader: ReadableStreamDefaultReader<T>,
+  code: CutShort = "BLOB_UPLOAD_INVALID",
+): Promise<ReadableStreamReadResult<T>> {
   try {
     return await reader.read();
   } catch (e) {
-    throw bodyEndedEarly(e);
+    throw bodyEndedEarly(e, code);
   }
 }
 
 /** The error for a request body that failed while it was read. */
-export function bodyEndedEarly(reason: unknown): RegistryError {
-  return new RegistryError("BLOB_UPLOAD_INVALID", "request body ended before it was complete", {
-    reason: String(reason),
-  });
+export function bodyEndedEarly(reason: unknown, code: CutShort = "BLOB_UPLOAD_INVALID"): RegistryError {
+  return new RegistryError(code, "request body ended before it was complete", { reason: String(reason) });
 }
