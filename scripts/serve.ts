@@ -76,6 +76,11 @@ function parseCommandLine(): { ip: string; port: number; persistTo: string; vars
   };
 }
 
+/** Whether only this machine can reach `ip`. */
+function isLoopback(ip: string): boolean {
+  return ip === "localhost" || ip === "::1" || ip.startsWith("127.");
+}
+
 const args = parseCommandLine();
 
 // The deploy's bundle, read into memory: nothing here rebuilds or restarts it when a source file
@@ -121,6 +126,12 @@ try {
   const url = await mf.ready;
   const auth = args.vars.AUTH_MODE === "none" ? "open to anyone (AUTH_MODE=none)" : `AUTH_MODE=${args.vars.AUTH_MODE}`;
   console.log(`registry: ready on ${url.origin}, ${auth}; R2 and KV in ${args.persistTo}`);
+  if (args.vars.AUTH_MODE === "none" && !isLoopback(args.ip)) {
+    console.warn(
+      `registry: warning: --ip ${args.ip} with no auth: anyone who can reach this machine may push and delete ` +
+        `(--var AUTH_MODE:token and .dev.vars close it; docs/auth.md)`,
+    );
+  }
 } catch (e) {
   await mf.dispose().catch(() => undefined);
   fail(`the registry did not start: ${(e as Error).message}`, 1);

@@ -9,6 +9,7 @@
  *   - what it stored survives a restart, and `wrangler dev` on the same directory serves it too,
  *     and the other way round;
  *   - Ctrl-C stops it and its workerd, and frees the port;
+ *   - it warns when it listens beyond loopback with no auth;
  *   - bad flags get the usage and exit code 2, before anything starts.
  */
 import { spawn } from "node:child_process";
@@ -76,6 +77,11 @@ describe("npm start", () => {
 
   afterAll(async () => {
     await registry?.stop();
+  });
+
+  it("says it is open, on loopback only, without a warning", () => {
+    expect(registry.log()).toContain("open to anyone (AUTH_MODE=none)");
+    expect(registry.log()).not.toContain("registry: warning");
   });
 
   it("serves from one workerd process: no proxy Worker in front", () => {
@@ -175,6 +181,22 @@ describe("npm start as a user stops it", () => {
     await expect(fetch(`http://127.0.0.1:${port}/v2/`)).rejects.toThrow();
     // What it persisted is there for the next start.
     expect(await readdir(join(dir, "v3"))).toContain("r2");
+  });
+
+  it("warns when it listens beyond this machine with no auth, and only then", async () => {
+    const open = await startRegistry({ launcher: "npm start", args: ["--ip=0.0.0.0"] });
+    try {
+      expect(open.log()).toContain("registry: warning: --ip 0.0.0.0 with no auth: anyone who can reach this machine");
+    } finally {
+      await open.stop();
+    }
+    const closed = await startRegistry({ launcher: "npm start", args: ["--ip=0.0.0.0"], vars: { AUTH_MODE: "token" } });
+    try {
+      expect(closed.log()).toContain("AUTH_MODE=token");
+      expect(closed.log()).not.toContain("registry: warning");
+    } finally {
+      await closed.stop();
+    }
   });
 
   it.each([
