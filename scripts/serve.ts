@@ -107,6 +107,9 @@ const options = convertV4MiniflareOptions({
   resourcePersistencePath: join(args.persistTo, "v3"),
   log: new Log(LogLevel.INFO, { prefix: "registry" }),
   logRequests: true,
+  // Request.cf with placeholder values: the Worker reads none of it, and fetching the real one
+  // needs the internet, which fails with a stack trace on every start on a machine without it.
+  cf: false,
   workers: [
     {
       ...workerOptions,
