@@ -15,7 +15,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Digest } from "../../core/oci/digest.ts";
 import type { ImageIndex } from "../../core/oci/manifest.ts";
 import { MediaType } from "../../core/oci/media-types.ts";
-import { fieldFromAllotments, serializeField } from "../../core/tdfs/field.ts";
 import { startBrowser, type Browser, type WatchedPage } from "../helpers/browser.ts";
 import { startContainerd } from "../helpers/containerd.ts";
 import { formatPlatform, ociImage } from "../helpers/images.ts";
@@ -24,6 +23,7 @@ import * as skopeo from "../helpers/skopeo.ts";
 import {
   allotmentsAt,
   expectedFiles,
+  fieldTextOf,
   pushTdfsImage,
   tdfsImage,
   type BuiltTdfsImage,
@@ -471,19 +471,7 @@ async function nextVersion(v1: BuiltTdfsImage, changed: readonly Cell[]): Promis
           : a,
       ),
     );
-    const field = await layout.writeBytes(
-      serializeField(
-        fieldFromAllotments(
-          allotments.map((a) => ({
-            row: a.row,
-            col: a.col,
-            digest: a.layer.descriptor.digest.slice(7),
-            diffid: a.layer.diffId.slice(7),
-          })),
-        ),
-      ),
-      MediaType.TdfsField,
-    );
+    const field = await layout.writeBytes(fieldTextOf(allotments), MediaType.TdfsField);
     const manifest = await layout.writeJson(
       {
         schemaVersion: 2,

@@ -135,17 +135,7 @@ export class TdfsImageBuilder {
         });
         allotments.push({ row, col, layer });
       }
-      const fieldText = serializeField(
-        fieldFromAllotments(
-          allotments.map((a) => ({
-            row: a.row,
-            col: a.col,
-            digest: a.layer.descriptor.digest.slice(7),
-            diffid: a.layer.diffId.slice(7),
-          })),
-        ),
-      );
-      const field = await layout.writeBytes(fieldText, MediaType.TdfsField);
+      const field = await layout.writeBytes(fieldTextOf(allotments), MediaType.TdfsField);
       const config = await layout.writeJson(
         {
           created: FIXED_TIME,
@@ -198,6 +188,20 @@ function allotmentFiles(slug: string, row: number, col: number, bytes: number): 
 }
 
 /** The allotments of `platform` at `cells`, in the field's row-major order. */
+/** The field blob's text for `allotments`, as the reference builder writes it. */
+export function fieldTextOf(allotments: readonly BuiltAllotment[]): string {
+  return serializeField(
+    fieldFromAllotments(
+      allotments.map((a) => ({
+        row: a.row,
+        col: a.col,
+        digest: a.layer.descriptor.digest.slice(7),
+        diffid: a.layer.diffId.slice(7),
+      })),
+    ),
+  );
+}
+
 export function allotmentsAt(p: BuiltTdfsPlatform, cells: readonly Cell[]): BuiltAllotment[] {
   const want = new Set(cells.map(([r, c]) => `${r},${c}`));
   const found = p.allotments.filter((a) => want.has(`${a.row},${a.col}`));
