@@ -12,7 +12,6 @@
  *   - it warns when it listens beyond loopback with no auth;
  *   - bad flags get the usage and exit code 2, before anything starts.
  */
-import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -22,7 +21,7 @@ import { findWorkerd } from "../../bench/workerd-proc.ts";
 import { startContainerd } from "../helpers/containerd.ts";
 import { layoutTop, OciLayout } from "../helpers/images.ts";
 import { parseRequestLog } from "../helpers/request-log.ts";
-import { freePort, REPO_ROOT, run, sleep } from "../helpers/process.ts";
+import { REPO_ROOT, run, sleep } from "../helpers/process.ts";
 import * as skopeo from "../helpers/skopeo.ts";
 import { expectedFiles, pushTdfsImage, tdfsImage, type BuiltTdfsImage, type Cell } from "../helpers/tdfs.ts";
 import { startRegistry, type Registry } from "../helpers/wrangler-dev.ts";
@@ -46,6 +45,12 @@ function running(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** The process group `pid` belongs to (field 5 of /proc/<pid>/stat). */
+function processGroupOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
 }
 
 let work: string;
@@ -153,33 +158,22 @@ describe("the store, across restarts and with `npm run dev`", () => {
 
 describe("npm start as a user stops it", () => {
   it("stops on Ctrl-C: npm exits, workerd with it, and the port is free again", async () => {
-    const port = await freePort();
     const dir = join(work, "ctrl-c");
-    // Ctrl-C in a terminal signals the whole foreground process group: npm, node and workerd.
-    const child = spawn("npm", ["start", "--", `--port=${port}`, `--persist-to=${dir}`], {
-      cwd: REPO_ROOT,
-      detached: true,
-      stdio: "ignore",
-      env: { ...process.env, NO_COLOR: "1" },
-    });
-    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const ok = await fetch(`http://127.0.0.1:${port}/v2/`).then(
-        (r) => r.status === 200,
-        () => false,
-      );
-      if (ok) break;
-      if (Date.now() > deadline) throw new Error("npm start did not serve within 60 s");
-      await sleep(200);
+    const registry = await startRegistry({ launcher: "npm start", persistDir: dir });
+    try {
+      const workerd = findWorkerd(registry.port).worker;
+      // The helper starts npm as the leader of its own process group, as a terminal would: Ctrl-C
+      // signals that whole group (npm, node and workerd).
+      const npm = processGroupOf(workerd);
+      process.kill(-npm, "SIGINT");
+      const deadline = Date.now() + 10_000;
+      while ((running(npm) || running(workerd)) && Date.now() < deadline) await sleep(100);
+      expect(running(npm)).toBe(false);
+      expect(running(workerd)).toBe(false);
+      await expect(fetch(`${registry.url}/v2/`)).rejects.toThrow();
+    } finally {
+      await registry.stop();
     }
-    const workerd = findWorkerd(port).worker;
-    process.kill(-child.pid!, "SIGINT");
-    await exited;
-    // workerd is gone and nothing listens.
-    await sleep(500);
-    expect(running(workerd)).toBe(false);
-    await expect(fetch(`http://127.0.0.1:${port}/v2/`)).rejects.toThrow();
     // What it persisted is there for the next start.
     expect(await readdir(join(dir, "v3"))).toContain("r2");
   });
