@@ -78,3 +78,13 @@ export function nestingDepth(text: string, stop = Infinity): number {
   }
   return deepest;
 }
+
+/** A document someone else wrote (a signature, a key file) read strictly, or undefined when it is not JSON. */
+export function tryParseJson(bytes: Uint8Array): unknown {
+  try {
+    return parseJsonDocument(bytes);
+  } catch (e) {
+    if (e instanceof JsonTextError) return undefined;
+    throw e;
+  }
+}

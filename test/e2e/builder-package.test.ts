@@ -80,6 +80,7 @@ describe("the packed 2dfs-push installed outside the repository", () => {
     expect(installed.private).toBeUndefined();
     expect(installed.bin["2dfs-push"]).toBe("dist/2dfs-push.js");
     expect(Object.keys(installed.dependencies).sort()).toEqual([
+      "@noble/ciphers",
       "cli-progress",
       "commander",
       "p-limit",

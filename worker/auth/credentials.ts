@@ -1,5 +1,5 @@
 /** What a request's Authorization header holds, and checking a user's password. */
-import { fromBase64 } from "./base64.ts";
+import { fromBase64 } from "../../core/encoding/base64.ts";
 import type { TokenAuth } from "./config.ts";
 import { countPasswordCheck, countWrongPassword } from "./login-limit.ts";
 import { HASH_BYTES, verifyPassword, type PasswordHash } from "./password.ts";

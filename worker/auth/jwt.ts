@@ -3,7 +3,7 @@
  * accepted: a header naming any other algorithm (`none` included) fails, so the token cannot
  * choose how it is checked. WebCrypto's verify compares the MAC in constant time.
  */
-import { fromBase64Url, toBase64Url } from "./base64.ts";
+import { fromBase64Url, toBase64Url } from "../../core/encoding/base64.ts";
 
 const HEADER = toBase64Url(new TextEncoder().encode(JSON.stringify({ alg: "HS256", typ: "JWT" })));
 

@@ -3,7 +3,7 @@
  * `pbkdf2-sha256$<iterations>$<salt, base64>$<32-byte hash, base64>`.
  * Pure WebCrypto, so scripts/hash-password.ts runs the same code under Node.
  */
-import { fromBase64, toBase64 } from "./base64.ts";
+import { fromBase64, toBase64 } from "../../core/encoding/base64.ts";
 
 /** workerd refuses PBKDF2 with more iterations than this (a Workers platform limit). */
 export const PBKDF2_MAX_ITERATIONS = 100_000;

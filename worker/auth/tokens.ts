@@ -7,7 +7,7 @@
  * expected.
  */
 import * as z from "../../core/zod.ts";
-import { toBase64Url } from "./base64.ts";
+import { toBase64Url } from "../../core/encoding/base64.ts";
 import type { TokenAuth } from "./config.ts";
 import { signJwt, verifyJwt } from "./jwt.ts";
 import type { PasswordHash } from "./password.ts";

@@ -10,6 +10,20 @@ import type { Bucket } from "./bucket.ts";
 import { keys } from "./keys.ts";
 import type { StoredManifest } from "./manifests.ts";
 
+/**
+ * What a derived manifest was computed from: the stored manifest (the image's index, or the
+ * platform manifest for a child) and the canonical selection. The collector keeps the signatures
+ * of a partition while its source lives, and the registry's signer names both in what it signs.
+ */
+export interface Provenance {
+  source: Digest;
+  selection: string;
+}
+
+export interface DerivedManifest extends StoredManifest {
+  provenance?: Provenance;
+}
+
 /** How stale a derived object's lastAccess may get before a read refreshes it (one write a day at most). */
 const TOUCH_INTERVAL_MS = 24 * 3600 * 1000;
 
@@ -19,20 +33,27 @@ export class DerivedStore {
     this.bucket = bucket;
   }
 
-  async putManifest(name: string, content: Content, mediaType: string): Promise<void> {
+  async putManifest(name: string, content: Content, mediaType: string, provenance: Provenance): Promise<void> {
     await this.bucket.put(keys.derivedManifest(name, content.digest), content.bytes, {
       httpMetadata: { contentType: mediaType },
-      customMetadata: { lastAccess: String(Date.now()) },
+      customMetadata: { ...provenance, lastAccess: String(Date.now()) },
     });
   }
 
-  async getManifest(name: string, digest: Digest): Promise<StoredManifest | null> {
+  async getManifest(name: string, digest: Digest): Promise<DerivedManifest | null> {
     const key = keys.derivedManifest(name, digest);
     const obj = await this.bucket.get(key);
     if (!obj) return null;
     const bytes = new Uint8Array(await obj.arrayBuffer());
-    if (stale(obj)) await this.rewrite(key, bytes, obj.httpMetadata);
-    return { digest, mediaType: obj.httpMetadata?.contentType ?? "", bytes };
+    if (stale(obj)) await this.rewrite(key, bytes, obj);
+    const provenance = provenanceOf(obj);
+    return { digest, mediaType: obj.httpMetadata?.contentType ?? "", bytes, ...(provenance ? { provenance } : {}) };
+  }
+
+  /** What a derived manifest was computed from, without reading its bytes; null when none is stored. */
+  async provenance(name: string, digest: Digest): Promise<Provenance | null> {
+    const head = await this.bucket.head(keys.derivedManifest(name, digest));
+    return head ? (provenanceOf(head) ?? null) : null;
   }
 
   /** Whether a derived manifest still exists (refreshing its lastAccess like any read). */
@@ -65,15 +86,21 @@ export class DerivedStore {
    */
   private async refresh(key: string): Promise<void> {
     const obj = await this.bucket.get(key);
-    if (obj) await this.rewrite(key, new Uint8Array(await obj.arrayBuffer()), obj.httpMetadata);
+    if (obj) await this.rewrite(key, new Uint8Array(await obj.arrayBuffer()), obj);
   }
 
-  private async rewrite(key: string, bytes: Uint8Array, httpMetadata: R2HTTPMetadata | undefined): Promise<void> {
+  /** The same bytes and metadata with a fresh lastAccess (provenance kept). */
+  private async rewrite(key: string, bytes: Uint8Array, was: R2Object): Promise<void> {
     await this.bucket.put(key, bytes, {
-      httpMetadata: httpMetadata ?? {},
-      customMetadata: { lastAccess: String(Date.now()) },
+      httpMetadata: was.httpMetadata ?? {},
+      customMetadata: { ...was.customMetadata, lastAccess: String(Date.now()) },
     });
   }
+}
+
+function provenanceOf(o: R2Object): Provenance | undefined {
+  const { source, selection } = o.customMetadata ?? {};
+  return source && selection !== undefined ? { source: source as Digest, selection } : undefined;
 }
 
 function stale(o: R2Object): boolean {

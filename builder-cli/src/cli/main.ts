@@ -12,6 +12,9 @@ const commands = {
   export: () => import("./commands/export.ts"),
   copy: () => import("./commands/copy.ts"),
   inspect: () => import("./commands/inspect.ts"),
+  key: () => import("./commands/key.ts"),
+  sign: () => import("./commands/sign.ts"),
+  verify: () => import("./commands/verify.ts"),
 };
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -34,34 +37,51 @@ function registryOptions(cmd: Command): Command {
     .option("--password-stdin", "read the registry password from stdin");
 }
 
-registryOptions(
-  program
-    .command("build")
-    .description("build a 2DFS image from 2dfs.json on top of BASE and store it as TARGET")
-    .argument("<BASE>", "scratch, oci:DIR[:tag], or an image in a registry")
-    .argument("<TARGET>", "name of the image to create, e.g. localhost:5000/models/llm:v1")
-    .option("-f, --file <path>", "the 2dfs.json to build", "2dfs.json")
-    .option("--push", "push TARGET after building it")
-    .option("--platform <os/arch[/variant]>", "keep only this platform of BASE (repeatable)", collect, [])
-    .addOption(
-      new Option("--compression <kind>", "allotment compression")
-        .choices(["auto", "gzip", "zstd", "none"])
-        .default("auto"),
+/** Options of the commands that sign what they push. */
+function signingOptions(cmd: Command): Command {
+  return cmd
+    .option("--sign <KEY>", "sign the image and its partitions with this cosign.key")
+    .option(
+      "--sign-partition <LABEL>",
+      "also sign this partition, e.g. 0.0.1.3 (repeatable; needs --sign)",
+      collect,
+      [],
     )
-    .option("--level <n>", "compression level (gzip 0-9, zstd 1-22)", integer)
-    .option("--store <dir>", "local image store (default $XDG_DATA_HOME/2dfs-push/images)")
-    .option("--json", "print the result as JSON"),
+    .option("--passphrase-stdin", "read the key's passphrase from stdin (else $TDFS_KEY_PASSPHRASE or a prompt)");
+}
+
+signingOptions(
+  registryOptions(
+    program
+      .command("build")
+      .description("build a 2DFS image from 2dfs.json on top of BASE and store it as TARGET")
+      .argument("<BASE>", "scratch, oci:DIR[:tag], or an image in a registry")
+      .argument("<TARGET>", "name of the image to create, e.g. localhost:5000/models/llm:v1")
+      .option("-f, --file <path>", "the 2dfs.json to build", "2dfs.json")
+      .option("--push", "push TARGET after building it")
+      .option("--platform <os/arch[/variant]>", "keep only this platform of BASE (repeatable)", collect, [])
+      .addOption(
+        new Option("--compression <kind>", "allotment compression")
+          .choices(["auto", "gzip", "zstd", "none"])
+          .default("auto"),
+      )
+      .option("--level <n>", "compression level (gzip 0-9, zstd 1-22)", integer)
+      .option("--store <dir>", "local image store (default $XDG_DATA_HOME/2dfs-push/images)")
+      .option("--json", "print the result as JSON"),
+  ),
 ).action((base: string, target: string, flags) =>
   runCommand(async () => (await commands.build()).buildCommand(base, target, flags)),
 );
 
-registryOptions(
-  program
-    .command("push")
-    .description("push a built image, skipping blobs the registry already has")
-    .argument("<TARGET>", "an image built with `build`")
-    .option("--store <dir>", "local image store")
-    .option("--json", "print the result as JSON"),
+signingOptions(
+  registryOptions(
+    program
+      .command("push")
+      .description("push a built image, skipping blobs the registry already has")
+      .argument("<TARGET>", "an image built with `build`")
+      .option("--store <dir>", "local image store")
+      .option("--json", "print the result as JSON"),
+  ),
 ).action((target: string, flags) => runCommand(async () => (await commands.push()).pushCommand(target, flags)));
 
 registryOptions(
@@ -97,6 +117,37 @@ registryOptions(
     .option("--store <dir>", "local image store")
     .option("--json", "print the result as JSON"),
 ).action((ref: string, flags) => runCommand(async () => (await commands.inspect()).inspectCommand(ref, flags)));
+
+const key = program.command("key").description("make signing keys");
+key
+  .command("generate")
+  .description("write cosign.key and cosign.pub, as `cosign generate-key-pair` does (ECDSA P-256)")
+  .option("--output <DIR>", "where to write them", ".")
+  .option("--passphrase-stdin", "read the passphrase from stdin (else $TDFS_KEY_PASSPHRASE or a prompt)")
+  .option("--json", "print the result as JSON")
+  .action((flags) => runCommand(async () => (await commands.key()).keyGenerateCommand(flags)));
+
+registryOptions(
+  program
+    .command("sign")
+    .description("sign an image already in a registry (and its named partitions and `all`), or one partition of it")
+    .argument("<REF[--LABEL]>", "e.g. localhost:5000/models/llm:v1 or localhost:5000/models/llm:v1--0.0.1.3")
+    .requiredOption("--key <KEY>", "cosign.key to sign with")
+    .option("--sign-partition <LABEL>", "also sign this partition (repeatable)", collect, [])
+    .option("--passphrase-stdin", "read the key's passphrase from stdin (else $TDFS_KEY_PASSPHRASE or a prompt)")
+    .option("--json", "print the result as JSON"),
+).action((ref: string, flags) => runCommand(async () => (await commands.sign()).signCommand(ref, flags)));
+
+registryOptions(
+  program
+    .command("verify")
+    .description(
+      "check an image's signature, or recompute a partition from its signed source and check what the registry serves",
+    )
+    .argument("<REF[--LABEL]>", "e.g. localhost:5000/models/llm:v1--jetson")
+    .requiredOption("--key <PUB>", "cosign.pub to trust (repeatable)", collect, [])
+    .option("--json", "print the result as JSON"),
+).action((ref: string, flags) => runCommand(async () => (await commands.verify()).verifyCommand(ref, flags)));
 
 try {
   await program.parseAsync(process.argv);

@@ -5,7 +5,8 @@
  */
 import pLimit from "p-limit";
 import { isSha256Digest, sha256 } from "../../../core/oci/digest.ts";
-import { MANIFEST_MEDIA_TYPES } from "../../../core/oci/media-types.ts";
+import { imageIndexSchema, type Descriptor } from "../../../core/oci/manifest.ts";
+import { MANIFEST_MEDIA_TYPES, MediaType } from "../../../core/oci/media-types.ts";
 import { Authenticator, repositoryScope, type AuthOptions } from "./auth.ts";
 import type { BlobLocations } from "./blob-locations.ts";
 import type { PushEventHandler } from "./events.ts";
@@ -100,6 +101,73 @@ export class RegistryClient {
     }
     const mediaType = (res.headers.get("content-type") ?? "").split(";")[0]!.trim() || mediaTypeInside(bytes);
     return { bytes, mediaType, digest };
+  }
+
+  /** A manifest as getManifest reads it, or null when the registry has no such tag or digest. */
+  async findManifest(
+    repo: string,
+    reference: string,
+  ): Promise<{ bytes: Uint8Array; mediaType: string; digest: string } | null> {
+    try {
+      return await this.getManifest(repo, reference);
+    } catch (e) {
+      if (e instanceof RegistryHttpError && e.status === 404) return null;
+      throw e;
+    }
+  }
+
+  /**
+   * The referrers of a manifest (OCI 1.1), filtered by artifactType here as well, since a
+   * registry may ignore the filter. A registry without the referrers API answers 404: none.
+   */
+  async referrers(repo: string, digest: string, artifactType?: string): Promise<Descriptor[]> {
+    const query = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : "";
+    let res: Response;
+    try {
+      res = await this.#t.request({
+        method: "GET",
+        url: `/v2/${repo}/referrers/${digest}${query}`,
+        scopes: [repositoryScope(repo, "pull")],
+        headers: { Accept: MediaType.OciIndex },
+        expect: [200],
+      });
+    } catch (e) {
+      if (e instanceof RegistryHttpError && e.status === 404) return [];
+      throw e;
+    }
+    const index = imageIndexSchema.safeParse(await res.json().catch(() => undefined));
+    if (!index.success) throw new Error(`the referrers of ${repo}@${digest} are not an image index`);
+    return index.data.manifests.filter((d) => artifactType === undefined || d.artifactType === artifactType);
+  }
+
+  /**
+   * A blob's size and its first `length` bytes, from one ranged GET: enough to tell its
+   * compression without reading it.
+   */
+  async blobHead(repo: string, digest: string, length: number): Promise<{ size: number; head: Uint8Array }> {
+    const res = await this.#t.request({
+      method: "GET",
+      url: `/v2/${repo}/blobs/${digest}`,
+      scopes: [repositoryScope(repo, "pull")],
+      headers: { Range: `bytes=0-${length - 1}` },
+      expect: [200, 206],
+    });
+    const total = /\/(\d+)$/.exec(res.headers.get("content-range") ?? "")?.[1];
+    const size = Number(res.status === 206 ? total : res.headers.get("content-length"));
+    // A registry that ignores Range sends the whole blob: read only what is needed of it.
+    const reader = res.body?.getReader();
+    const head = new Uint8Array(length);
+    let got = 0;
+    while (reader && got < length) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      const take = value.subarray(0, length - got);
+      head.set(take, got);
+      got += take.length;
+    }
+    await reader?.cancel().catch(() => {});
+    if (!Number.isSafeInteger(size) || size < 0) throw new Error(`blob ${digest} in ${repo} has no size`);
+    return { size, head: head.subarray(0, got) };
   }
 
   async blobExists(repo: string, digest: string): Promise<boolean> {

@@ -5,9 +5,8 @@ import { parsePlatform } from "../../store/platform.ts";
 import { formatBytes } from "../../../../core/format.ts";
 import { createOutput } from "../output.ts";
 import { buildProgress } from "../progress.ts";
-import { pushStored } from "./push.ts";
+import { formatPushResult, pushStored } from "./push.ts";
 import { authLookup, type RegistryFlags } from "../registry-flags.ts";
-import { formatReport } from "../../registry/progress.ts";
 
 export interface BuildFlags extends RegistryFlags {
   file: string;
@@ -46,7 +45,7 @@ export async function buildCommand(base: string, target: string, flags: BuildFla
   if (!out.json) printBuild(result);
   // Push what was just built, from the same store.
   const push = await pushStored(target, flags);
-  out.result({ build: result, push }, (r) => process.stdout.write(`${formatReport(r.push)}\n`));
+  out.result({ build: result, push }, (r) => process.stdout.write(`${formatPushResult(r.push)}\n`));
 }
 
 function printBuild(r: BuildResult): void {

@@ -12,19 +12,35 @@ import { pushPlanFromLayout } from "../../store/push-plan.ts";
 import { blobLocationsDir } from "../../store/paths.ts";
 import { LayoutSource } from "../../store/source.ts";
 import { createOutput } from "../output.ts";
-import { authLookup, type RegistryFlags } from "../registry-flags.ts";
+import { shortDigest } from "../../../../core/format.ts";
+import { checkLabels } from "../../sign/plan.ts";
+import { formatSignReport, signImage, type SignReport } from "../../sign/sign-image.ts";
+import { layoutPartitionSource } from "../../sign/sources.ts";
+import { authLookup } from "../registry-flags.ts";
+import { signingKeyOf, type SigningFlags } from "../signing-flags.ts";
 
-export interface PushFlags extends RegistryFlags {
+export interface PushFlags extends SigningFlags {
   json?: boolean;
   store?: string;
 }
 
-/** Pushes TARGET from the store, with progress on stderr unless the output is JSON. */
-export async function pushStored(target: string, flags: PushFlags): Promise<PushReport> {
+export interface PushResult extends PushReport {
+  /** What --sign signed. */
+  signed?: SignReport;
+}
+
+/**
+ * Pushes TARGET from the store, with progress on stderr unless the output is JSON; with --sign,
+ * then signs it and its partitions. The key and every --sign-partition label are checked before
+ * the first byte is sent.
+ */
+export async function pushStored(target: string, flags: PushFlags): Promise<PushResult> {
   const stored = targetRef(target, flags.store ? path.resolve(flags.store) : undefined, flags.plainHttp);
   const layout = await OciLayout.open(stored.dir);
   const entry = await layout.resolve(stored.tag);
   const graph = await loadImage(new LayoutSource(layout), entry.digest);
+  const key = await signingKeyOf(flags);
+  if (key) checkLabels(graph.root, stored.tag, flags.signPartition ?? []);
   // Base layers can be mounted when the base came from a repository of the same registry.
   const base = entry.annotations?.[BASE_REF_ANNOTATION];
   const prefix = `${stored.ref.registry}/`;
@@ -39,15 +55,38 @@ export async function pushStored(target: string, flags: PushFlags): Promise<Push
     ...(auth ? { auth } : {}),
     ...(progress ? { onEvent: (e) => progress.onEvent(e) } : {}),
   });
+  let report: PushReport;
   try {
-    return await client.pushImage(stored.ref.repository, plan);
+    report = await client.pushImage(stored.ref.repository, plan);
   } finally {
     progress?.stop();
   }
+  if (!key) return report;
+  // Signatures are a few small blobs per manifest: no progress lines for them.
+  const quiet = new RegistryClient({
+    registry: stored.ref.registry,
+    plainHttp: stored.ref.plainHttp,
+    ...(auth ? { auth } : {}),
+  });
+  const signed = await signImage({
+    client: quiet,
+    ref: { ...stored.ref, tag: stored.tag },
+    key,
+    source: layoutPartitionSource(layout),
+    root: graph.root,
+    whole: true,
+    labels: flags.signPartition ?? [],
+  });
+  return { ...report, signed };
 }
 
 export async function pushCommand(target: string, flags: PushFlags): Promise<void> {
   const out = createOutput(flags.json === true);
   const report = await pushStored(target, flags);
-  out.result(report, (r) => process.stdout.write(`${formatReport(r)}\n`));
+  out.result(report, (r) => process.stdout.write(`${formatPushResult(r)}\n`));
+}
+
+/** The push line, then what was signed. */
+export function formatPushResult(r: PushResult): string {
+  return r.signed ? `${formatReport(r)}\n${formatSignReport(r.signed, shortDigest)}` : formatReport(r);
 }
