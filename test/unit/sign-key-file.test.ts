@@ -1,17 +1,16 @@
 /**
  * cosign's key files: read as cosign's own test vectors are (test/fixtures/cosign), and written
- * so that an implementation that shares no code with ours (node:crypto's scrypt and tweetnacl's
- * secretbox, following go-securesystemslib's layout) opens them.
+ * so that an implementation that shares no code with ours (test/helpers/cosign-key.ts) opens them.
  */
-import { createPrivateKey, createPublicKey, createHash, scryptSync } from "node:crypto";
+import { createPrivateKey, createPublicKey, createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import nacl from "tweetnacl";
 import { describe, expect, it } from "vitest";
 import { generateKeyPair, importPrivateKey, publicKeyFromPem } from "../../core/sign/ecdsa.ts";
 import { KeyError } from "../../core/sign/errors.ts";
 import { decryptPrivateKey, encryptPrivateKey, isEncryptedKeyFile } from "../../core/sign/key-file.ts";
 import { encodePem } from "../../core/sign/pem.ts";
 import { nodeScrypt } from "../../builder-cli/src/sign/key-files.ts";
+import { independentDecrypt } from "../helpers/cosign-key.ts";
 
 const vector = (name: string): string => readFileSync(new URL(`../fixtures/cosign/${name}`, import.meta.url), "utf8");
 
@@ -20,25 +19,6 @@ function nodeFingerprint(pkcs8: Uint8Array): string {
   const pub = createPublicKey(createPrivateKey({ key: Buffer.from(pkcs8), format: "der", type: "pkcs8" }));
   const spki = pub.export({ format: "der", type: "spki" });
   return `sha256:${createHash("sha256").update(spki).digest("hex")}`;
-}
-
-/** go-securesystemslib's decryption, written again from its layout with other libraries. */
-function independentDecrypt(pem: string, passphrase: string): Uint8Array {
-  const body = pem.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, "");
-  const sealed = JSON.parse(Buffer.from(body, "base64").toString("utf8")) as {
-    kdf: { name: string; params: { N: number; r: number; p: number }; salt: string };
-    cipher: { name: string; nonce: string };
-    ciphertext: string;
-  };
-  const { N, r, p } = sealed.kdf.params;
-  const key = scryptSync(passphrase, Buffer.from(sealed.kdf.salt, "base64"), 32, { N, r, p, maxmem: 256 << 20 });
-  const opened = nacl.secretbox.open(
-    Buffer.from(sealed.ciphertext, "base64"),
-    Buffer.from(sealed.cipher.nonce, "base64"),
-    new Uint8Array(key),
-  );
-  if (!opened) throw new Error("secretbox did not open");
-  return opened;
 }
 
 describe("cosign key files", () => {

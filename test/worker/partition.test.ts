@@ -276,6 +276,21 @@ describe("2DFS partitions of a multi-platform image", () => {
     expect(await kvKeys()).toEqual(kvBefore);
   });
 
+  it("takes a partition copied back into its repository, adopting the derived config a HEAD called present", async () => {
+    const top = await getJson("/v2/ml/model/manifests/v1--0.0.1.1");
+    const child = await getJson(`/v2/ml/model/manifests/${top.json.manifests[0]!.digest}`);
+    const config = child.json.config.digest as Digest;
+    // What skopeo and cosign do before pushing a manifest: HEAD each blob, and skip the ones present.
+    expect((await fetchRegistry(`/v2/ml/model/blobs/${config}`, { method: "HEAD" })).status).toBe(200);
+    expect(await env.BLOBS.head(keys.blobLink("ml/model", config))).toBeNull();
+    const res = await pushManifest("ml/model", "copied", child.json, MediaType.OciManifest);
+    expect(res.status, await res.text()).toBe(201);
+    // The manifest holds the config as a blob of the repository now, not as a collectable derived object.
+    expect(await env.BLOBS.head(keys.blobLink("ml/model", config))).not.toBeNull();
+    const got = await fetchRegistry(`/v2/ml/model/blobs/${config}`);
+    expect(await sha256Hex(new Uint8Array(await got.arrayBuffer()))).toBe(config.slice(7));
+  });
+
   it("serves a literal tag that looks like a semantic tag as stored", async () => {
     const plain = img.platforms[0]!;
     const res = await pushManifest("ml/model", "v1--0.0.0.0", plain.manifestJson, MediaType.OciManifest);

@@ -2,7 +2,7 @@
  * One repository's collection: mark from its tags, sweep what was not reached, then repair what a
  * racing push needed. A repository is one unit of work: it is marked and swept in one invocation.
  */
-import type { Digest } from "../../core/oci/digest.ts";
+import { isDigest, type Digest } from "../../core/oci/digest.ts";
 import { RegistryError } from "../../core/oci/errors.ts";
 import { BlobStore, blobInfoFromMeta } from "../storage/blobs.ts";
 import { systemClock } from "../storage/clock.ts";
@@ -70,10 +70,15 @@ async function snapshot(bucket: GcBucket, name: string): Promise<Snapshot> {
   const referrerRecords: R2Object[] = [];
   const referrersBySubject = new Map<Digest, Digest[]>();
   const root = keys.allReferrersPrefix(name);
+  const addReferrer = (subject: Digest, referrer: Digest): void => {
+    referrersBySubject.set(subject, [...(referrersBySubject.get(subject) ?? []), referrer]);
+  };
   for await (const o of bucket.listAll(root, WITH_METADATA)) {
     referrerRecords.push(o);
-    const subject = subjectFromReferrerKey(name, o.key);
-    referrersBySubject.set(subject, [...(referrersBySubject.get(subject) ?? []), digestFromKey(o.key)]);
+    addReferrer(subjectFromReferrerKey(name, o.key), digestFromKey(o.key));
+    // A signature of a partition lives as long as the manifest the partition is derived from.
+    const source = o.customMetadata?.derivedFrom;
+    if (source && isDigest(source)) addReferrer(source, digestFromKey(o.key));
   }
   const fieldFacts: R2Object[] = [];
   for await (const o of bucket.listAll(keys.fieldFactsPrefix(name), WITH_METADATA)) fieldFacts.push(o);

@@ -64,12 +64,17 @@ export async function producePartition(store: Store, name: string, tag: string):
     result.manifests.map(async (p) => {
       await store.derived.putBlob(name, p.config);
       if (p.manifest.digest !== result.root.digest) {
-        await store.derived.putManifest(name, p.manifest, p.mediaType, { source: p.source, selection: canonical });
+        await store.derived.putManifest(name, p.manifest, p.mediaType, {
+          source: p.source,
+          image: root.digest,
+          selection: canonical,
+        });
       }
     }),
   );
   await store.derived.putManifest(name, result.root, result.root.mediaType, {
     source: root.digest,
+    image: root.digest,
     selection: canonical,
   });
   const answer: StoredManifest = { digest: result.root.digest, mediaType: root.mediaType, bytes: result.root.bytes };

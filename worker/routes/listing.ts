@@ -7,6 +7,7 @@ import { listVisible } from "../auth/catalog.ts";
 import { catalogFilter } from "../auth/middleware.ts";
 import type { AppEnv } from "../env.ts";
 import { nextLink, pageParams, repoName } from "../http.ts";
+import { registryReferrers } from "../signing/respond.ts";
 
 export const listing = new Hono<AppEnv>();
 
@@ -42,6 +43,8 @@ listing.get("/:name{.+}/referrers/:digest", async (c) => {
   const subject = parseDigest(c.req.param("digest"));
   const artifactType = c.req.query("artifactType");
   let manifests = await c.var.store.manifests.referrers(name, subject);
+  // A partition nobody pre-signed may be signed by the registry's own key (worker/signing/).
+  manifests = [...manifests, ...(await registryReferrers(c, name, subject))];
   if (artifactType !== undefined) {
     manifests = manifests.filter((d) => d.artifactType === artifactType);
     c.header("OCI-Filters-Applied", "artifactType");

@@ -61,7 +61,7 @@ manifests.put("/:name{.+}/manifests/:reference", async (c) => {
   }
   const existed = await store.manifests.exists(name, digest);
   await checkReferences(c, name, parsed, { recordFacts: true });
-  const referrer = referrerOf(parsed, digest, bytes.byteLength);
+  const referrer = await referrerOf(c, name, parsed, digest, bytes.byteLength);
   await store.manifests.put(name, { digest, mediaType: parsed.mediaType, bytes }, referrer);
   // Checked again once stored: a garbage collection that swept a referenced blob between the
   // first check and the write is caught here (docs/gc.md, "Safety"); one that sweeps later sees
@@ -125,10 +125,24 @@ function queryTags(c: Context<AppEnv>): string[] {
   return tags.map(validateTag);
 }
 
-/** The descriptor the referrers API lists for a manifest that names a subject. */
-function referrerOf(parsed: ParsedManifest, digest: Digest, size: number): ReferrerRecord | undefined {
+/**
+ * The descriptor the referrers API lists for a manifest that names a subject. A subject that is a
+ * partition (a signature of `repo:v1--jetson`, say) is no pushed manifest: the record then names
+ * the stored manifest the partition came from, which keeps it from being collected.
+ */
+async function referrerOf(
+  c: Context<AppEnv>,
+  name: string,
+  parsed: ParsedManifest,
+  digest: Digest,
+  size: number,
+): Promise<ReferrerRecord | undefined> {
   const subject = parsed.manifest.subject;
   if (!subject) return undefined;
+  const store = c.var.store;
+  const provenance = (await store.manifests.exists(name, subject.digest))
+    ? null
+    : await store.derived.provenance(name, subject.digest);
   const m = parsed.manifest;
   const artifactType =
     m.artifactType ??
@@ -136,5 +150,5 @@ function referrerOf(parsed: ParsedManifest, digest: Digest, size: number): Refer
   const descriptor: Descriptor = { mediaType: parsed.mediaType, digest, size };
   if (artifactType) descriptor.artifactType = artifactType;
   if (m.annotations) descriptor.annotations = m.annotations;
-  return { subject: subject.digest, descriptor };
+  return { subject: subject.digest, descriptor, ...(provenance ? { derivedFrom: provenance.source } : {}) };
 }

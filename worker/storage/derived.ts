@@ -17,6 +17,8 @@ import type { StoredManifest } from "./manifests.ts";
  */
 export interface Provenance {
   source: Digest;
+  /** The image the source belongs to: the source itself for the partition's root. */
+  image: Digest;
   selection: string;
 }
 
@@ -99,8 +101,9 @@ export class DerivedStore {
 }
 
 function provenanceOf(o: R2Object): Provenance | undefined {
-  const { source, selection } = o.customMetadata ?? {};
-  return source && selection !== undefined ? { source: source as Digest, selection } : undefined;
+  const { source, image, selection } = o.customMetadata ?? {};
+  if (!source || selection === undefined) return undefined;
+  return { source: source as Digest, image: (image ?? source) as Digest, selection };
 }
 
 function stale(o: R2Object): boolean {

@@ -30,6 +30,11 @@ export interface TagEntry {
 export interface ReferrerRecord {
   subject: Digest;
   descriptor: Descriptor;
+  /**
+   * When the subject is a partition the registry derived (not a pushed manifest), the stored
+   * manifest it was derived from: the collector keeps the referrer while that source lives.
+   */
+  derivedFrom?: Digest;
 }
 
 export class ManifestStore {
@@ -117,6 +122,7 @@ export class ManifestStore {
         () =>
           this.bucket.put(key, JSON.stringify(referrer.descriptor), {
             httpMetadata: { contentType: "application/json" },
+            ...(referrer.derivedFrom ? { customMetadata: { derivedFrom: referrer.derivedFrom } } : {}),
           }),
       ]);
     }

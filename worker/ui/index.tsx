@@ -31,7 +31,9 @@ import { Repositories } from "./pages/repositories.tsx";
 import { Tags, type TagRow } from "./pages/tags.tsx";
 import { pageTarget } from "./path.ts";
 import { cellKey, summarize, type PlatformField, type PullTarget } from "./selection.ts";
+import { signaturesView, type SignatureView } from "./signatures.ts";
 import { viewerOf, type Viewer } from "./viewer.ts";
+import { producePartition } from "../partitions/produce.ts";
 
 type Ctx = Context<AppEnv>;
 
@@ -227,6 +229,9 @@ async function imagePage(c: Ctx, viewer: Viewer, name: string, tag: string): Pro
     .filter((t) => t !== tag)
     .slice(0, COMPARE_TAGS_MAX);
   const referrers = await store.manifests.referrers(name, image.digest);
+  const signatures = await signaturesView(c, name, image.digest);
+  const partitionSignatures =
+    summary && rects.length > 0 ? await partitionSignaturesOf(c, name, `${tag}--${summary.label}`) : undefined;
   return page(
     c,
     200,
@@ -242,6 +247,8 @@ async function imagePage(c: Ctx, viewer: Viewer, name: string, tag: string): Pro
       {...(compareTag ? { compare: { tag: compareTag, found: previous !== null } } : {})}
       otherTags={otherTags}
       referrers={referrers}
+      signatures={signatures}
+      {...(partitionSignatures ? { partitionSignatures } : {})}
       target={target}
       origin={{ r0: coordinate(c.req.query("r0")), c0: coordinate(c.req.query("c0")) }}
       query={withoutWindow(new URL(c.req.url).searchParams)}
@@ -268,6 +275,26 @@ async function blobPage(c: Ctx, viewer: Viewer, name: string, digest: Digest): P
     <FilesPage repo={name} digest={digest} size={info.size} compression={info.compression} listing={listing} />,
     viewer,
   );
+}
+
+/**
+ * The signatures of the partition a selection pulls: the partition is computed (and kept, as a
+ * pull would keep it) to learn its digest. A selection the registry would refuse shows none.
+ */
+async function partitionSignaturesOf(
+  c: Ctx,
+  name: string,
+  semanticTag: string,
+): Promise<(SignatureView & { reference: string }) | undefined> {
+  let produced;
+  try {
+    produced = await producePartition(c.var.store, name, semanticTag);
+  } catch (e) {
+    if (e instanceof RegistryError && e.status < 500) return undefined;
+    throw e;
+  }
+  if (!produced) return undefined;
+  return { ...(await signaturesView(c, name, produced.digest)), reference: `${name}:${semanticTag}` };
 }
 
 /** Each platform's field as a selection is costed, with the compared image's field of the same platform. */

@@ -16,6 +16,7 @@ import { ALL_PARTITION, LabelError, namedPartitions } from "../../../core/tdfs/l
 import {
   partitionImage,
   selectionOf,
+  type ImagePartition,
   type PartitionSource,
   type SourceManifest,
 } from "../../../core/tdfs/partition-image.ts";
@@ -29,68 +30,79 @@ export interface SigningPlan {
   partitions: { label: string; reference: string; digest: string }[];
 }
 
-export interface PlanInput {
-  client: RegistryClient;
-  ref: ImageRef & { tag: string };
-  /** The image as the signer holds it: the local store, or the registry itself. */
+/** What is to be signed, computed from the image as the signer holds it, before anything is sent. */
+export interface LocalPlan {
+  root: SourceManifest;
+  /** Whether the image itself is signed (a push, or `sign REF`), or only partitions (`sign REF--label`). */
+  whole: boolean;
+  partitions: { label: string; partition: Extract<ImagePartition, { kind: "partition" }> }[];
+}
+
+/**
+ * The partitions to sign: with `whole`, every named one, `all` and `labels`; otherwise `labels`
+ * alone. A label that is malformed, too long for a tag, or selects nothing is the user's to fix
+ * (InputError); a named partition that selects nothing on this field is left out.
+ */
+export async function planLocally(input: {
+  root: SourceManifest;
+  tag: string;
   source: PartitionSource;
-  /** The root as the signer holds it; the registry must serve these exact bytes for the tag. */
-  root?: SourceManifest;
-  /** Sign the image itself and its named partitions and `all` (a push), or only `labels`. */
   whole: boolean;
   labels: readonly string[];
-}
-
-/** Checks labels against the image before anything is pushed: a bad one is exit 2 with nothing sent. */
-export function checkLabels(root: Pick<SourceManifest, "bytes">, tag: string, labels: readonly string[]): void {
+  name: string;
+}): Promise<LocalPlan> {
+  const { root } = input;
+  const labels = input.whole
+    ? [...new Set([...Object.keys(namedPartitions(annotationsOf(root))), ALL_PARTITION, ...input.labels])]
+    : [...new Set(input.labels)];
+  const partitions: LocalPlan["partitions"] = [];
   for (const label of labels) {
-    const semantic = `${tag}--${label}`;
+    const semantic = `${input.tag}--${label}`;
     if (!isValidTag(semantic)) throw new InputError(`"${semantic}" is too long or malformed for a tag`);
+    let rects;
     try {
-      selectionOf(label, root);
+      rects = selectionOf(label, root);
     } catch (e) {
-      if (e instanceof LabelError) throw new InputError(`--sign-partition ${label}: ${e.message}`);
+      if (e instanceof LabelError) throw new InputError(`partition ${label}: ${e.message}`);
       throw e;
     }
+    const part = await partitionImage(root, rects, input.source);
+    if (part.kind === "not-2dfs") throw new InputError(`${input.name} is not a 2DFS image: ${part.reason}`);
+    if (part.kind === "nothing-selected") {
+      if (input.labels.includes(label)) throw new InputError(`"${label}" selects no allotment of ${input.name}`);
+      continue;
+    }
+    partitions.push({ label, partition: part });
   }
+  return { root, whole: input.whole, partitions };
 }
 
-export async function planSignatures(input: PlanInput): Promise<SigningPlan> {
-  const { client, ref } = input;
+/**
+ * Every signature to write, once the registry is checked to serve exactly what was computed: the
+ * image under its tag, and each partition under its semantic tag. Any difference stops the run
+ * with both digests named, before anything is signed.
+ */
+export async function planSignatures(
+  client: RegistryClient,
+  ref: ImageRef & { tag: string },
+  local: LocalPlan,
+): Promise<SigningPlan> {
   const repo = ref.repository;
+  const { root } = local;
   const served = await client.findManifest(repo, ref.tag);
   if (!served) {
     throw new InputError(`${formatImageRef(ref)} is not in the registry: push it before signing it`);
   }
-  const root: SourceManifest = input.root ?? {
-    digest: served.digest as Digest,
-    mediaType: served.mediaType,
-    bytes: served.bytes,
-  };
   if (served.digest !== root.digest) {
     throw new Error(
       `${formatImageRef(ref)} is ${served.digest} in the registry, not the ${root.digest} built here; nothing was signed`,
     );
   }
   const repository = formatImageRef({ ...ref, tag: undefined, digest: undefined });
-  const targets: SignTarget[] = [];
-  if (input.whole) {
-    targets.push(...imageTargets(claimedIdentity({ repository, tag: ref.tag }), root));
-  }
-  const labels = input.whole
-    ? [...new Set([...Object.keys(namedPartitions(annotationsOf(root))), ALL_PARTITION, ...input.labels])]
-    : [...new Set(input.labels)];
-  checkLabels(root, ref.tag, labels);
+  const targets: SignTarget[] = local.whole ? imageTargets(claimedIdentity({ repository, tag: ref.tag }), root) : [];
   const partitions: SigningPlan["partitions"] = [];
-  for (const label of labels) {
+  for (const { label, partition: part } of local.partitions) {
     const tag = `${ref.tag}--${label}`;
-    const part = await partitionImage(root, selectionOf(label, root), input.source);
-    if (part.kind === "not-2dfs") throw new InputError(`${formatImageRef(ref)} is not a 2DFS image: ${part.reason}`);
-    if (part.kind === "nothing-selected") {
-      // A named partition may select nothing on this field; a label asked for by name must not.
-      if (input.labels.includes(label)) throw new InputError(`"${label}" selects no allotment of this image`);
-      continue;
-    }
     const answer = await client.findManifest(repo, tag);
     if (!answer) throw new Error(`the registry does not serve ${repository}:${tag} (it should be ${part.root.digest})`);
     if (answer.digest !== part.root.digest) {

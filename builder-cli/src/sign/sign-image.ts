@@ -4,10 +4,9 @@
  * the source, `sign` reads the image back from the registry.
  */
 import type { SigningKey } from "../../../core/sign/ecdsa.ts";
-import type { PartitionSource, SourceManifest } from "../../../core/tdfs/partition-image.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import type { ImageRef } from "../registry/ref.ts";
-import { planSignatures } from "./plan.ts";
+import { planSignatures, type LocalPlan } from "./plan.ts";
 import { writeSignatures, type SignOutcome } from "./registry-signatures.ts";
 
 export interface SignReport {
@@ -16,18 +15,16 @@ export interface SignReport {
   signatures: SignOutcome[];
 }
 
-export async function signImage(opts: {
-  client: RegistryClient;
-  ref: ImageRef & { tag: string };
-  key: SigningKey;
-  source: PartitionSource;
-  root?: SourceManifest;
-  whole: boolean;
-  labels: readonly string[];
-}): Promise<SignReport> {
-  const plan = await planSignatures(opts);
-  const signatures = await writeSignatures(opts.client, opts.ref.repository, opts.key, plan.targets);
-  return { key: opts.key.publicKey.fingerprint, partitions: plan.partitions, signatures };
+/** Checks the plan against the registry, then writes every signature. */
+export async function signImage(
+  client: RegistryClient,
+  ref: ImageRef & { tag: string },
+  key: SigningKey,
+  local: LocalPlan,
+): Promise<SignReport> {
+  const plan = await planSignatures(client, ref, local);
+  const signatures = await writeSignatures(client, ref.repository, key, plan.targets);
+  return { key: key.publicKey.fingerprint, partitions: plan.partitions, signatures };
 }
 
 /** "signed 12 manifests (7 new, 5 already signed) with sha256:abcd…" and the partitions by reference. */

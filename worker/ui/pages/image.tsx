@@ -11,6 +11,7 @@ import type { Rect } from "../../../core/tdfs/label.ts";
 import { formatBytes, shortDigest } from "../format.ts";
 import type { ImageView, PlatformView } from "../images.ts";
 import type { PlatformField, PullTarget, SelectionSummary } from "../selection.ts";
+import type { SignatureView } from "../signatures.ts";
 import { FieldGrid, SelectionPanel, type GridOrigin } from "./field.tsx";
 
 export interface ImagePageProps {
@@ -24,6 +25,9 @@ export interface ImagePageProps {
   compare?: { tag: string; found: boolean };
   otherTags: string[];
   referrers: Descriptor[];
+  signatures: SignatureView;
+  /** The signatures of the selected partition, when a selection names one. */
+  partitionSignatures?: SignatureView & { reference: string };
   target: PullTarget;
   /** The part of a large field on screen. */
   origin: GridOrigin;
@@ -59,6 +63,15 @@ export const ImagePage: FC<ImagePageProps> = (p) => {
         <PlatformDetails repo={image.repo} platform={pl} open={withField.length === 0 && pl.platform === p.platform} />
       ))}
       <Annotations title="Annotations" annotations={image.annotations} />
+      <Signatures title="Signatures" what={`${image.repo}:${image.tag}`} view={p.signatures} id="signatures" />
+      {p.partitionSignatures ? (
+        <Signatures
+          title="Signatures of the selected partition"
+          what={p.partitionSignatures.reference}
+          view={p.partitionSignatures}
+          id="partition-signatures"
+        />
+      ) : null}
       <Referrers repo={image.repo} referrers={p.referrers} />
     </div>
   );
@@ -296,6 +309,47 @@ const Referrers: FC<{ repo: string; referrers: Descriptor[] }> = ({ referrers })
           </li>
         ))}
       </ul>
+    )}
+  </section>
+);
+
+/** One row per signature found; every string in it comes from an image and is escaped by JSX. */
+const Signatures: FC<{ title: string; what: string; view: SignatureView; id: string }> = ({
+  title,
+  what,
+  view,
+  id,
+}) => (
+  <section class="signatures" id={id} data-digest={view.digest}>
+    <h2>{title}</h2>
+    {view.problem ? <p class="problem">{view.problem}</p> : null}
+    {view.rows.length === 0 ? (
+      <p class="empty">
+        No signature of {what} (<code>{shortDigest(view.digest)}</code>) is stored here.
+      </p>
+    ) : (
+      <div class="table-scroll">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Format</th>
+              <th scope="col">Key</th>
+              <th scope="col">Checked</th>
+              <th scope="col">Names</th>
+            </tr>
+          </thead>
+          <tbody>
+            {view.rows.map((r) => (
+              <tr data-format={r.format} data-fingerprint={r.fingerprint}>
+                <td>{r.format === "bundle" ? "Sigstore bundle" : "simple signing (.sig)"}</td>
+                <td>{r.fingerprint ? <code title={r.fingerprint}>{shortDigest(r.fingerprint)}</code> : "not named"}</td>
+                <td>{r.checked}</td>
+                <td>{r.identity ? <code>{r.identity}</code> : "the digest only"}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
     )}
   </section>
 );

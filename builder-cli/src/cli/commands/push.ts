@@ -13,7 +13,7 @@ import { blobLocationsDir } from "../../store/paths.ts";
 import { LayoutSource } from "../../store/source.ts";
 import { createOutput } from "../output.ts";
 import { shortDigest } from "../../../../core/format.ts";
-import { checkLabels } from "../../sign/plan.ts";
+import { planLocally } from "../../sign/plan.ts";
 import { formatSignReport, signImage, type SignReport } from "../../sign/sign-image.ts";
 import { layoutPartitionSource } from "../../sign/sources.ts";
 import { authLookup } from "../registry-flags.ts";
@@ -40,7 +40,17 @@ export async function pushStored(target: string, flags: PushFlags): Promise<Push
   const entry = await layout.resolve(stored.tag);
   const graph = await loadImage(new LayoutSource(layout), entry.digest);
   const key = await signingKeyOf(flags);
-  if (key) checkLabels(graph.root, stored.tag, flags.signPartition ?? []);
+  // What will be signed is computed before the push: a label that cannot be signed sends nothing.
+  const local = key
+    ? await planLocally({
+        root: graph.root,
+        tag: stored.tag,
+        source: layoutPartitionSource(layout),
+        whole: true,
+        labels: flags.signPartition ?? [],
+        name: stored.name,
+      })
+    : undefined;
   // Base layers can be mounted when the base came from a repository of the same registry.
   const base = entry.annotations?.[BASE_REF_ANNOTATION];
   const prefix = `${stored.ref.registry}/`;
@@ -61,22 +71,14 @@ export async function pushStored(target: string, flags: PushFlags): Promise<Push
   } finally {
     progress?.stop();
   }
-  if (!key) return report;
+  if (!key || !local) return report;
   // Signatures are a few small blobs per manifest: no progress lines for them.
   const quiet = new RegistryClient({
     registry: stored.ref.registry,
     plainHttp: stored.ref.plainHttp,
     ...(auth ? { auth } : {}),
   });
-  const signed = await signImage({
-    client: quiet,
-    ref: { ...stored.ref, tag: stored.tag },
-    key,
-    source: layoutPartitionSource(layout),
-    root: graph.root,
-    whole: true,
-    labels: flags.signPartition ?? [],
-  });
+  const signed = await signImage(quiet, { ...stored.ref, tag: stored.tag }, key, local);
   return { ...report, signed };
 }
 

@@ -5,8 +5,10 @@
  * what the registry serves.
  */
 import { shortDigest } from "../../../../core/format.ts";
+import type { Digest } from "../../../../core/oci/digest.ts";
 import { splitSemanticTag } from "../../../../core/tdfs/label.ts";
 import { parseImageRef, formatImageRef } from "../../registry/ref.ts";
+import { planLocally } from "../../sign/plan.ts";
 import { formatSignReport, signImage } from "../../sign/sign-image.ts";
 import { registryPartitionSource } from "../../sign/sources.ts";
 import { InputError } from "../../spec/errors.ts";
@@ -30,14 +32,17 @@ export async function signCommand(reference: string, flags: SignFlags): Promise<
   const split = splitSemanticTag(ref.tag);
   const base = { ...ref, tag: split ? split.base : ref.tag };
   const source = new RegistrySource(base, await authLookup(flags)(ref.registry));
-  const report = await signImage({
-    client: source.client,
-    ref: base,
-    key: key!,
+  const served = await source.client.findManifest(base.repository, base.tag);
+  if (!served) throw new InputError(`${formatImageRef(base)} is not in the registry: push it before signing it`);
+  const local = await planLocally({
+    root: { digest: served.digest as Digest, mediaType: served.mediaType, bytes: served.bytes },
+    tag: base.tag,
     source: registryPartitionSource(source),
     whole: !split,
     labels: split ? [split.label] : (flags.signPartition ?? []),
+    name: formatImageRef(base),
   });
+  const report = await signImage(source.client, base, key!, local);
   out.result(report, (r) => {
     if (r.signatures.length === 0) process.stdout.write(`nothing to sign in ${formatImageRef(ref)}\n`);
     else process.stdout.write(`${formatSignReport(r, shortDigest)}\n`);
