@@ -414,6 +414,72 @@ describe("signed partitions: the trust chain reaches the device", () => {
     }
   });
 
+  it("signs nothing when the registry serves another digest for a semantic tag, and names both", async () => {
+    const repo = "e2e/mismatch";
+    await pushUnsigned(repo);
+    // A literal tag always wins over the partition: make v1--jetson name the whole image instead.
+    await copyManifest(repo, "v1", "v1--jetson");
+    const served = await digestOf("v1--jetson", repo);
+    const r = await cli.run(["sign", ref("v1", repo), "--key", owner.key], {
+      env: { TDFS_KEY_PASSPHRASE: PASS.owner },
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `v1--jetson: the registry serves ${served}, but the partition computed here is sha256:[a-f0-9]{64}; nothing was signed`,
+      ),
+    );
+    const tags = (await (await fetch(`${registry.url}/v2/${repo}/tags/list`)).json()) as { tags: string[] };
+    expect(tags.tags.filter((t) => t.endsWith(".sig"))).toEqual([]);
+    expect(
+      (await fleetVerify({ ...policy(owner), repository: `${registry.host}/${repo}` }, repo, "v1")).checks,
+    ).toEqual([]);
+  });
+
+  it("shows a signature's claims as text in the web view, whatever they hold", async () => {
+    const repo = "e2e/hostile";
+    await pushUnsigned(repo);
+    const digest = await digestOf("v1", repo);
+    const hostile = `<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>`;
+    const payload = Buffer.from(
+      JSON.stringify({
+        critical: {
+          identity: { "docker-reference": hostile },
+          image: { "docker-manifest-digest": digest },
+          type: "cosign container image signature",
+        },
+        optional: null,
+      }),
+    );
+    const config = Buffer.from("{}");
+    await pushBlob(repo, payload);
+    await pushBlob(repo, config);
+    await putManifest(repo, `sha256-${digest.slice(7)}.sig`, {
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha256(config), size: config.length },
+      layers: [
+        {
+          mediaType: SIMPLE,
+          digest: sha256(payload),
+          size: payload.length,
+          annotations: { "dev.cosignproject.cosign/signature": "MEUCIQ<b>not</b>==" },
+        },
+      ],
+    });
+    const browser = await startBrowser();
+    try {
+      const { page, errors, dialogs } = await browser.open(`${registry.url}/ui/${repo}:v1`);
+      const cells = await page.$$eval("#signatures tbody td", (tds) => tds.map((td) => td.textContent ?? ""));
+      expect(cells).toEqual(["simple signing (.sig)", "not named", "unknown key", hostile]);
+      expect(await page.evaluate(() => "__pwned" in globalThis)).toBe(false);
+      expect(await page.$$("#signatures img, #signatures script")).toHaveLength(0);
+      expect([errors, dialogs]).toEqual([[], []]);
+    } finally {
+      await browser.close();
+    }
+  });
+
   it.each([
     ["a wrong passphrase", (k: Keys) => ["--sign", k.key], { TDFS_KEY_PASSPHRASE: "wrong" }, /wrong passphrase/],
     ["a malformed key file", () => ["--sign", "2dfs.json"], {}, /not a PEM file/],
@@ -508,7 +574,9 @@ describe("signed partitions: the trust chain reaches the device", () => {
   async function putManifest(repo: string, reference: string, json: unknown): Promise<void> {
     const res = await fetch(`${registry.url}/v2/${repo}/manifests/${reference}`, {
       method: "PUT",
-      headers: { "Content-Type": "application/vnd.oci.image.manifest.v1+json" },
+      headers: {
+        "Content-Type": (json as { mediaType?: string }).mediaType ?? "application/vnd.oci.image.manifest.v1+json",
+      },
       body: JSON.stringify(json),
     });
     expect(res.status, await res.text()).toBe(201);
