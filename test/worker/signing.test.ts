@@ -127,6 +127,19 @@ describe("the registry's partition signer", () => {
     expect(new Uint8Array(await again.arrayBuffer())).toEqual(first);
   });
 
+  it("does not sign its own signatures", async () => {
+    const part = await partitionOf(on, "sign/trusted", "v1--1.1.1.1");
+    const store = served(on, "sign/trusted");
+    const [bundle] = await store.referrers(part.digest, BUNDLE_MEDIA_TYPE);
+    const sigRes = await on(`/v2/sign/trusted/manifests/${signatureTag(part.digest as Sha256Digest)}`, {
+      method: "HEAD",
+      headers: { Accept: ACCEPT },
+    });
+    for (const own of [bundle!.digest, sigRes.headers.get("docker-content-digest") as Digest]) {
+      expect(await findSignatures(store, own as Sha256Digest)).toEqual([]);
+    }
+  });
+
   it("signs nothing for a pushed manifest, nor for a partition of an image no trusted key signed", async () => {
     const store = served(on, "sign/untrusted");
     const part = await partitionOf(on, "sign/untrusted", "v1--0.0.0.1");

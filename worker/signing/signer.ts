@@ -92,7 +92,6 @@ export class PartitionSigner {
       ),
     ]);
     const sig = await signatureManifest([simple.layer]);
-    const provenanceOfOwn = { source: digest, image: provenance.image, selection: provenance.selection };
     const blobs: Content[] = [
       content(simple.payload, simple.layer.digest),
       content(sig.config, sig.configDigest),
@@ -100,18 +99,14 @@ export class PartitionSigner {
       content(EMPTY_CONFIG, signature.referrer.configDigest),
     ];
     await Promise.all(blobs.map((b) => store.derived.putBlob(name, b)));
-    await Promise.all([
-      ...[signature, attestation].map((b) =>
-        store.derived.putManifest(
-          name,
-          content(b.referrer.manifest, b.referrer.digest),
-          MediaType.OciManifest,
-          provenanceOfOwn,
-        ),
+    // Stored without provenance: what the registry signed is not itself a partition to sign.
+    await Promise.all(
+      [signature, attestation].map((b) =>
+        store.derived.putManifest(name, content(b.referrer.manifest, b.referrer.digest), MediaType.OciManifest),
       ),
-    ]);
+    );
     // The .sig manifest last: it is what the KV entry is checked by, so it exists only once all else does.
-    await store.derived.putManifest(name, content(sig.manifest, sig.digest), MediaType.OciManifest, provenanceOfOwn);
+    await store.derived.putManifest(name, content(sig.manifest, sig.digest), MediaType.OciManifest);
     const remembered: RegistrySignatures = {
       sig: { digest: sig.digest, body: new TextDecoder().decode(sig.manifest) },
       referrers: [signature, attestation].map(referrerDescriptor),

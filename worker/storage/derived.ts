@@ -35,7 +35,11 @@ export class DerivedStore {
     this.bucket = bucket;
   }
 
-  async putManifest(name: string, content: Content, mediaType: string, provenance: Provenance): Promise<void> {
+  /**
+   * Stores a derived manifest. A partition's manifests name their provenance; the registry's own
+   * signatures of them name none, so that nothing signs a signature (worker/signing/).
+   */
+  async putManifest(name: string, content: Content, mediaType: string, provenance?: Provenance): Promise<void> {
     await this.bucket.put(keys.derivedManifest(name, content.digest), content.bytes, {
       httpMetadata: { contentType: mediaType },
       customMetadata: { ...provenance, lastAccess: String(Date.now()) },
