@@ -125,6 +125,28 @@ describe("the packed 2dfs-push installed outside the repository", () => {
     expect(builderPackage.engines.node).toBe(">=22.15");
   });
 
+  it("makes keys, signs a push and verifies a partition from the tarball", async () => {
+    const keys = join(work, "keys");
+    const made = await sandbox.run(["key", "generate", "--output", keys, "--passphrase-stdin"], { input: "pw" });
+    expect(made.code, made.stderr).toBe(0);
+    const model = join(work, "signed-model");
+    await cp(join(BUILDER_FIXTURES, "2x2"), model, { recursive: true });
+    const pushed = await sandbox.run(
+      ["build", "scratch", `${registry.host}/${REPO}-signed:v1`, "--push", "--sign", join(keys, "cosign.key")],
+      { cwd: model, env: { TDFS_KEY_PASSPHRASE: "pw" } },
+    );
+    expect(pushed.code, pushed.stderr).toBe(0);
+    expect(pushed.stdout).toMatch(/signed \d+ manifest\(s\) with sha256:/);
+    const verified = await sandbox.run([
+      "verify",
+      `${registry.host}/${REPO}-signed:v1--weights`,
+      "--key",
+      join(keys, "cosign.pub"),
+    ]);
+    expect(verified.code, verified.stdout + verified.stderr).toBe(0);
+    expect(verified.stdout).toMatch(/^verified /m);
+  });
+
   it("builds and pushes from the model's directory; containerd pulls a named partition", async () => {
     const model = join(work, "my-model");
     await cp(join(BUILDER_FIXTURES, "2x2"), model, { recursive: true });
