@@ -19,6 +19,9 @@ import { fleetVerify, type FleetPolicy } from "../helpers/fleet-verifier.ts";
 import { collectGarbage } from "../helpers/registry-http.ts";
 import { startRegistry, type Registry } from "../helpers/wrangler-dev.ts";
 import { cliSandbox, type CliSandbox } from "./builder-cli.ts";
+import { importPrivateKey } from "../../core/sign/ecdsa.ts";
+import { partitionPredicate, PARTITION_PREDICATE, type PartitionClaims } from "../../core/sign/partition-claims.ts";
+import { signBundle } from "../../core/sign/sign.ts";
 
 const REPO = "e2e/signed";
 const PASS = { owner: "owner passphrase", other: "other passphrase", registry: "registry passphrase" };
@@ -176,6 +179,31 @@ describe("signed partitions: the trust chain reaches the device", () => {
     // Asked again, the same signatures come back: they are made once and remembered.
     const again = await fleetVerify(policy(reg, "repository"), REPO, "v1--1.1.1.1");
     expect(again.checks.map((c) => c.claims)).toEqual(fleet.checks.map((c) => c.claims));
+  });
+
+  it("verify refuses a registry signature whose claims name another source or selection", async () => {
+    // A registry that signs what it should not: the partition 1.0.1.1, claimed as 9.9.9.9.
+    const pkcs8 = independentDecrypt(await readFile(reg.key, "utf8"), PASS.registry);
+    const key = await importPrivateKey(pkcs8);
+    const subject = await descriptorOf(REPO, "v1--1.0.1.0");
+    const claims = { source: await digestOf("v1"), selection: "9.9.9.9", sourceSigner: owner.fingerprint };
+    const { bundle, referrer } = await signBundle(
+      key,
+      { identity: `${registry.host}/${REPO}`, subject: subject as Parameters<typeof signBundle>[1]["subject"] },
+      {
+        created: new Date(),
+        predicateType: PARTITION_PREDICATE,
+        predicate: partitionPredicate(claims as PartitionClaims),
+      },
+    );
+    await pushBlob(REPO, Buffer.from(bundle));
+    await pushBlob(REPO, Buffer.from("{}"));
+    await putManifest(REPO, referrer.digest, JSON.parse(new TextDecoder().decode(referrer.manifest)));
+    const { report } = await verify("v1--1.0.1.0", [reg]);
+    const refused = report.partition!.signatures.filter((x) => !x.ok && x.fingerprint === reg.fingerprint);
+    expect(refused.map((x) => x.reason)).toEqual([`it claims a partition 9.9.9.9 of ${claims.source}`]);
+    // The registry's own signatures of it, made on request, still count.
+    expect(report.partition!.signatures.filter((x) => x.ok)).toHaveLength(2);
   });
 
   it("an unsigned rectangle fails with the owner's key, and the registry signs nothing for an image no trusted key signed", async () => {

@@ -96,25 +96,19 @@ export async function verifyReference(source: RegistrySource, keys: readonly Pub
   }
   const served = await client.findManifest(repo, ref.tag!);
   const partitionRef = formatImageRef(ref);
+  // A registry's signature vouches for a partition of one source and selection: that must be this one.
+  const sameClaims = (c: Extract<Checked, { ok: true }>): string | undefined =>
+    c.claims && (c.claims.source !== root.digest || c.claims.selection !== part.selection)
+      ? `it claims a partition ${c.claims.selection} of ${c.claims.source}`
+      : undefined;
   const partitionSigned = await signaturesOf(
     store,
     (served?.digest ?? part.root.digest) as Sha256Digest,
     keys,
     { repository, tag: ref.tag! },
     partitionRef,
+    sameClaims,
   );
-  // A registry's signature vouches for a partition of one source and selection: that must be this one.
-  for (const line of partitionSigned.checked) {
-    if (line.ok && line.claims && (line.claims.source !== root.digest || line.claims.selection !== part.selection)) {
-      partitionSigned.signatures[partitionSigned.checked.indexOf(line)] = {
-        format: line.format,
-        ok: false,
-        fingerprint: line.key.fingerprint,
-        reason: `it claims a partition ${line.claims.selection} of ${line.claims.source}`,
-      };
-    }
-  }
-  partitionSigned.signed = partitionSigned.signatures.some((s) => s.ok);
 
   const platforms = partitionLines(root, part, served);
   if (!served) problems.push(`the registry does not serve ${partitionRef}`);
@@ -131,9 +125,9 @@ export async function verifyReference(source: RegistrySource, keys: readonly Pub
   return {
     reference: partitionRef,
     ok: problems.length === 0,
-    source: strip(sourceSigned),
+    source: sourceSigned,
     partition: {
-      ...strip(partitionSigned),
+      ...partitionSigned,
       selection: part.selection,
       expected: part.root.digest,
       served: served?.digest ?? null,
@@ -149,29 +143,25 @@ async function fetchRoot(source: RegistrySource, ref: ImageRef): Promise<SourceM
   return { digest: m.digest as Digest, mediaType: m.mediaType, bytes: m.bytes };
 }
 
-type SignedWithChecks = Signed & { checked: Checked[] };
-
+/** Every signature of `digest`, checked; `refuse` may turn down one that verified, saying why. */
 async function signaturesOf(
   store: SignatureStore,
   digest: Sha256Digest,
   keys: readonly PublicKey[],
   identity: SignedReference,
   reference: string,
-): Promise<SignedWithChecks> {
+  refuse: (c: Extract<Checked, { ok: true }>) => string | undefined = () => undefined,
+): Promise<Signed> {
   const checked = await Promise.all(
     (await findSignatures(store, digest)).map((f) => checkSignature(f, digest, keys, identity)),
   );
-  const signatures = checked.map((c): SignatureLine =>
-    c.ok
-      ? { format: c.format, ok: true, fingerprint: c.key.fingerprint }
-      : { format: c.format, ok: false, reason: c.reason, ...(c.fingerprint ? { fingerprint: c.fingerprint } : {}) },
-  );
-  return { reference, digest, signatures, signed: signatures.some((s) => s.ok), checked };
-}
-
-function strip(s: SignedWithChecks): Signed {
-  const { checked: _checked, ...rest } = s;
-  return rest;
+  const signatures = checked.map((c): SignatureLine => {
+    const refused = c.ok ? refuse(c) : undefined;
+    if (c.ok && !refused) return { format: c.format, ok: true, fingerprint: c.key.fingerprint };
+    if (c.ok) return { format: c.format, ok: false, fingerprint: c.key.fingerprint, reason: refused! };
+    return { format: c.format, ok: false, reason: c.reason, ...(c.fingerprint ? { fingerprint: c.fingerprint } : {}) };
+  });
+  return { reference, digest, signatures, signed: signatures.some((s) => s.ok) };
 }
 
 /** For an image without a label: each platform manifest and whether it is signed too. */
