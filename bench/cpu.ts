@@ -18,8 +18,8 @@ import { MediaType } from "../core/oci/media-types.ts";
 import { DEFAULTS } from "../worker/config.ts";
 import { startRegistry, type Registry } from "../test/helpers/wrangler-dev.ts";
 import { pushFieldImage } from "./field-image.ts";
-import { generatedBlob, pushGenerated, pushMonolithic } from "./big-blobs.ts";
-import { cpuDuring, findWorkerd } from "./workerd-proc.ts";
+import { generatedBlob, pushGenerated, pushMonolithic } from "../test/helpers/big-blobs.ts";
+import { cpuDuring, findWorkerd } from "../test/helpers/workerd-proc.ts";
 
 const MB = Number(process.env.BENCH_CPU_MB ?? 1000);
 const COLD = 10;

@@ -36,8 +36,14 @@ import * as skopeo from "../test/helpers/skopeo.ts";
 import { startRegistry } from "../test/helpers/wrangler-dev.ts";
 import { DEFAULTS } from "../worker/config.ts";
 import { startBareR2Worker } from "./bare-r2-worker.ts";
-import { generatedBlob, pushGenerated, serveTimed, type GeneratedBlob, type Served } from "./big-blobs.ts";
-import { cpuSeconds, findWorkerd, rssMb } from "./workerd-proc.ts";
+import {
+  generatedBlob,
+  pushGenerated,
+  serveTimed,
+  type GeneratedBlob,
+  type Served,
+} from "../test/helpers/big-blobs.ts";
+import { cpuSeconds, findWorkerd, rssMb } from "../test/helpers/workerd-proc.ts";
 
 const { values } = parseArgs({
   options: {

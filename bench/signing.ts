@@ -29,7 +29,7 @@ import { cliSandbox } from "../test/e2e/builder-cli.ts";
 import { run } from "../test/helpers/process.ts";
 import { startRegistry } from "../test/helpers/wrangler-dev.ts";
 import { pushFieldImage } from "./field-image.ts";
-import { cpuDuring, findWorkerd } from "./workerd-proc.ts";
+import { cpuDuring, findWorkerd } from "../test/helpers/workerd-proc.ts";
 
 const REPS = Number(process.env.BENCH_SIGN_REPS ?? 10);
 const ROWS = 25;

@@ -17,7 +17,7 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { findWorkerd } from "../../bench/workerd-proc.ts";
+import { findWorkerd } from "../helpers/workerd-proc.ts";
 import { startContainerd } from "../helpers/containerd.ts";
 import { layoutTop, OciLayout } from "../helpers/images.ts";
 import { parseRequestLog } from "../helpers/request-log.ts";

@@ -1,5 +1,6 @@
 /**
- * Large blobs for the serving benchmark: pushed either in one request (one stored object, or the
+ * Large blobs, for the serving benchmark (bench/registry.ts) and the opt-in test of huge uploads
+ * (test/e2e/registry-huge-upload.test.ts): pushed either in one request (one stored object, or the
  * fewest pieces R2 allows past its single-put limit) or in Content-Range chunks (one piece per
  * chunk), then fetched with curl while workerd's peak memory is read from /proc.
  *
@@ -8,7 +9,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { request } from "node:http";
-import { run } from "../test/helpers/process.ts";
+import { run } from "./process.ts";
 import { cpuSeconds, peakRssDuring } from "./workerd-proc.ts";
 
 const BLOCK = randomBytes(64 * 1024 * 1024);
@@ -47,10 +48,21 @@ interface Sent {
   location: string | undefined;
 }
 
-/** One request with a body of known length, written with backpressure. */
-function send(method: string, url: string, headers: Record<string, string>, body?: Iterable<Buffer>): Promise<Sent> {
+/**
+ * One request with a body of known length, written with backpressure, on a connection of its own.
+ * Not a pooled keep-alive one: workerd closes a connection idle for 15 s, and generating a blob
+ * (hashing it, synchronously) can hold Node's event loop longer than that, so neither Node's own
+ * 5 s idle timer nor the server's close is seen before the next request takes that socket and
+ * gets `socket hang up` (ECONNRESET). That is what stopped a 6 GB push in one bench run of two.
+ */
+export function send(
+  method: string,
+  url: string,
+  headers: Record<string, string>,
+  body?: Iterable<Buffer>,
+): Promise<Sent> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers }, (res) => {
+    const req = request(url, { method, headers, agent: false }, (res) => {
       res.resume();
       res.on("end", () => resolve({ status: res.statusCode ?? 0, location: res.headers.location }));
       res.on("error", reject);
