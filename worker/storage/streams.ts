@@ -35,6 +35,28 @@ function concat(chunks: Uint8Array[], limit: number): Uint8Array {
 }
 
 /**
+ * How much of a body too large to take is still read, and dropped, before the refusal is sent. A
+ * client still writing when the server answers and closes sees only a broken connection (undici:
+ * "other side closed"), not the 413 that says why; reading the rest lets it read the answer.
+ */
+const DRAIN_MAX_BYTES = 64 * 1024 * 1024;
+
+/** Reads and drops up to `max` more bytes of a body; cancels it if there are more. */
+async function drain(reader: ReadableStreamDefaultReader<Uint8Array>, max: number): Promise<void> {
+  let dropped = 0;
+  try {
+    while (dropped <= max) {
+      const r = await reader.read();
+      if (r.done) return;
+      dropped += r.value.byteLength;
+    }
+  } catch {
+    return; // The client went away: nothing to answer.
+  }
+  await reader.cancel().catch(() => undefined);
+}
+
+/**
  * Reads a small body (a manifest, a token form) into memory, refusing more than `max` bytes so that
  * a huge body cannot exhaust the isolate. A body that ends before its Content-Length is
  * `SIZE_INVALID`: it is not an upload, so BLOB_UPLOAD_INVALID would send a client looking in the
@@ -50,7 +72,7 @@ export async function readLimited(body: ReadableStream<Uint8Array> | null, max: 
     if (r.done) break;
     total += r.value.byteLength;
     if (total > max) {
-      await reader.cancel();
+      await drain(reader, DRAIN_MAX_BYTES);
       throw new RegistryError("PAYLOAD_TOO_LARGE", `body exceeds ${max} bytes`, { limit: max });
     }
     chunks.push(r.value);
