@@ -61,7 +61,8 @@ const FANOUT = envInt("LOAD_FANOUT", 16);
 const TIME_LIMIT_MS = envInt("LOAD_TIME_LIMIT_S", 600) * 1000;
 
 /** The GC must be reachable (admin endpoint, open mode) and must not wait an hour. */
-const VARS = { AUTH_MODE: "none", GC_GRACE_SECONDS: "0" };
+// EDGE_TTL_SECONDS 0: the collections here take at once what nothing reaches (a grace of 0 is never shorter than the edge window).
+const VARS = { AUTH_MODE: "none", GC_GRACE_SECONDS: "0", EDGE_TTL_SECONDS: "0" };
 /** Over one 10 MiB part: a streamed PATCH of it goes to its own data object, as in the races. */
 const BIG_LAYER = 12 * MiB;
 const PARTITION_REPO = "load/model";

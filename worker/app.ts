@@ -12,6 +12,14 @@ import { blobs } from "./routes/blobs.ts";
 import { listing } from "./routes/listing.ts";
 import { manifests } from "./routes/manifests.ts";
 import { uploads } from "./routes/uploads.ts";
+import {
+  countingBucket,
+  countingKv,
+  newCounts,
+  serverTiming,
+  StorageError,
+  type OpCounts,
+} from "./storage/counting.ts";
 import { createStore, type Store } from "./storage/store.ts";
 import { ui } from "./ui/index.tsx";
 
@@ -25,21 +33,61 @@ const RESOURCES = [
   "/:name{.+}/referrers/:digest",
 ];
 
-export interface AppOptions {
-  /** How a request's Store is built; the interleaving harness builds one over a MemoryBucket and a logical clock. */
-  storeFor?: (env: AppEnv["Bindings"]) => Store;
+/** What a request's Store is built with besides the bindings. */
+export interface RequestParts {
+  /** Every R2 and KV call the request makes is counted here. */
+  counts: OpCounts;
+  origin: string;
+  later: (work: Promise<unknown>) => void;
 }
 
-const defaultStore = (env: AppEnv["Bindings"]): Store => createStore({ bucket: env.BLOBS, kv: env.CACHE, vars: env });
+export interface AppOptions {
+  /**
+   * How a request's Store is built; the interleaving harness builds one over a MemoryBucket and a
+   * logical clock, the edge bench one over a bucket that is slow or failing.
+   */
+  storeFor?: (env: AppEnv["Bindings"], parts: RequestParts) => Store;
+}
+
+const defaultStore = (env: AppEnv["Bindings"], parts: RequestParts): Store =>
+  createStore({
+    bucket: countingBucket(env.BLOBS, parts.counts),
+    kv: countingKv(env.CACHE, parts.counts),
+    vars: env,
+    origin: parts.origin,
+    later: parts.later,
+  });
 
 export function createApp(options: AppOptions = {}): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const storeFor = options.storeFor ?? defaultStore;
 
   app.use("*", async (c, next) => {
-    c.set("store", storeFor(c.env));
+    const counts = newCounts();
+    const pending: Promise<unknown>[] = [];
+    const later = (work: Promise<unknown>): void => {
+      const settled = work.catch(() => undefined);
+      pending.push(settled);
+      waitUntil(c, settled);
+    };
+    const store = storeFor(c.env, { counts, origin: new URL(c.req.url).origin, later });
+    c.set("store", store);
+    c.set("later", later);
     await next();
     c.header("Docker-Distribution-API-Version", "registry/2.0");
+    if (store.config.debugTiming) {
+      c.header("Server-Timing", serverTiming(counts));
+      // What runs after the response (cache fills, memo writes) is counted too, and logged.
+      const before = serverTiming(counts);
+      waitUntil(
+        c,
+        Promise.allSettled(pending).then(() => {
+          console.log(
+            `${c.req.method} ${new URL(c.req.url).pathname}: ${before}; with after-response work ${serverTiming(counts)}`,
+          );
+        }),
+      );
+    }
   });
   // The web view judges its visitors itself (worker/ui/viewer.ts): it answers with pages, not challenges.
   app.route("/ui", ui);
@@ -68,11 +116,25 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
   app.notFound(() => renderError(new RegistryError("NOT_FOUND", undefined, undefined)));
   app.onError((err) => {
     if (err instanceof RegistryError) return renderError(err);
+    if (err instanceof StorageError) {
+      // R2 or KV failed (worker/storage/counting.ts): a retry may succeed, so it is not our fault.
+      console.error("storage unavailable", err.message);
+      return renderError(new RegistryError("UNAVAILABLE", "storage is unavailable; retry shortly"));
+    }
     // A fault of ours: log it for `wrangler tail`, answer without internals.
     console.error("internal error", err);
     return renderError(new RegistryError("INTERNAL", ERROR_CODES.INTERNAL.message));
   });
   return app;
+}
+
+/** The execution context's waitUntil; without one (app.request() in tests) the work just runs. */
+function waitUntil(c: { executionCtx: { waitUntil(p: Promise<unknown>): void } }, work: Promise<unknown>): void {
+  try {
+    c.executionCtx.waitUntil(work);
+  } catch {
+    void work;
+  }
 }
 
 export function renderError(err: RegistryError): Response {

@@ -18,6 +18,16 @@ export interface Vars {
   GC_DERIVED_TTL_SECONDS?: string;
   /** R2 operations one collection invocation may spend before it saves its cursor and stops. */
   GC_MAX_OPERATIONS?: string;
+  /**
+   * How long a location may keep answering from what it read before (a manifest by digest, a
+   * partition, a blob's link) without asking the bucket: the bound on how stale another
+   * location's answer may be after a delete (docs/edge.md).
+   */
+  EDGE_TTL_SECONDS?: string;
+  /** How long a location keeps a tag's resolution; 0, the default, asks the bucket every time. */
+  TAG_TTL_SECONDS?: string;
+  /** "1": every response carries `Server-Timing: r2;count=N, kv;count=M`. */
+  DEBUG_TIMING?: string;
 }
 
 export interface GcConfig {
@@ -32,6 +42,9 @@ export interface Config {
   cacheMaxBlobBytes: number;
   uploadTtlSeconds: number;
   gc: GcConfig;
+  edgeTtlSeconds: number;
+  tagTtlSeconds: number;
+  debugTiming: boolean;
 }
 
 export const DEFAULTS = {
@@ -44,15 +57,25 @@ export const DEFAULTS = {
   gcDerivedTtlSeconds: 7 * 24 * 3600,
   /** Under the 1,000 subrequests of a Workers Standard invocation, with room for the rest of the request. */
   gcMaxOperations: 900,
+  /** A minute: see docs/edge.md for what it costs and bounds. */
+  edgeTtlSeconds: 60,
+  tagTtlSeconds: 0,
 } as const;
 
 export function readConfig(vars: Vars): Config {
+  const edgeTtlSeconds = integer(vars, "EDGE_TTL_SECONDS", DEFAULTS.edgeTtlSeconds, 0);
   return {
     chunkMaxBytes: integer(vars, "CHUNK_MAX_BYTES", DEFAULTS.chunkMaxBytes, 1),
     cacheMaxBlobBytes: integer(vars, "CACHE_MAX_BLOB_BYTES", DEFAULTS.cacheMaxBlobBytes, 0),
     uploadTtlSeconds: integer(vars, "UPLOAD_TTL_SECONDS", DEFAULTS.uploadTtlSeconds, 1),
+    edgeTtlSeconds,
+    // A tag is kept no longer than anything else a location answers from.
+    tagTtlSeconds: Math.min(integer(vars, "TAG_TTL_SECONDS", DEFAULTS.tagTtlSeconds, 0), edgeTtlSeconds),
+    debugTiming: vars.DEBUG_TIMING === "1",
     gc: {
-      graceMs: integer(vars, "GC_GRACE_SECONDS", DEFAULTS.gcGraceSeconds, 0) * 1000,
+      // Never shorter than the window in which a location may still answer from what it read:
+      // nothing such an answer points to is collected while it may be served.
+      graceMs: Math.max(integer(vars, "GC_GRACE_SECONDS", DEFAULTS.gcGraceSeconds, 0), edgeTtlSeconds) * 1000,
       uploadTtlMs: integer(vars, "UPLOAD_TTL_SECONDS", DEFAULTS.uploadTtlSeconds, 1) * 1000,
       derivedTtlMs: integer(vars, "GC_DERIVED_TTL_SECONDS", DEFAULTS.gcDerivedTtlSeconds, 1) * 1000,
       maxOperations: integer(vars, "GC_MAX_OPERATIONS", DEFAULTS.gcMaxOperations, 10),

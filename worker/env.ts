@@ -20,6 +20,8 @@ export interface Variables {
   store: Store;
   /** Who is asking and what they may do; set by worker/auth/middleware.ts before any route. */
   auth: AuthState;
+  /** Work to finish after the response, counted with the request (worker/app.ts). */
+  later: (work: Promise<unknown>) => void;
 }
 
 export type AppEnv = { Bindings: Bindings; Variables: Variables };

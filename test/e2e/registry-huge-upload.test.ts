@@ -32,7 +32,7 @@ const PAST_5_GIB = 5 * 1024 ** 3 + 300_000_000;
 describe.runIf(HUGE)("blobs past 5 GiB in one request (E2E_HUGE=1)", () => {
   let registry: Registry;
   beforeAll(async () => {
-    registry = await startRegistry({ launcher: "npm start", vars: { GC_GRACE_SECONDS: "0" } });
+    registry = await startRegistry({ launcher: "npm start", vars: { GC_GRACE_SECONDS: "0", EDGE_TTL_SECONDS: "0" } });
   });
   afterAll(async () => {
     await registry?.stop();

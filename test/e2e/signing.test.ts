@@ -89,6 +89,7 @@ describe("signed partitions: the trust chain reaches the device", () => {
         PARTITION_TRUSTED_KEYS: owner.pem,
         // Collections take whatever nothing reaches at once, so a test sees what they keep.
         GC_GRACE_SECONDS: "0",
+        EDGE_TTL_SECONDS: "0",
       },
     });
     spec = await cli.fixture("2x2", "model");

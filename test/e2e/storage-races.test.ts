@@ -83,7 +83,7 @@ describe("storage races over HTTP (wrangler dev)", () => {
   let base: string;
 
   beforeAll(async () => {
-    registry = await startRegistry({ vars: { AUTH_MODE: "none", GC_GRACE_SECONDS: "0" } });
+    registry = await startRegistry({ vars: { AUTH_MODE: "none", GC_GRACE_SECONDS: "0", EDGE_TTL_SECONDS: "0" } });
     base = registry.url;
   });
 

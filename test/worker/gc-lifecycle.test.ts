@@ -199,7 +199,11 @@ describe("entry points", () => {
       .push("life/route", undefined);
     await tick();
     const before = await snapshotBucket();
-    const r = await gcRoute.request("/admin/gc?dryRun=1", { method: "POST" }, { ...env, GC_GRACE_SECONDS: "0" });
+    const r = await gcRoute.request(
+      "/admin/gc?dryRun=1",
+      { method: "POST" },
+      { ...env, GC_GRACE_SECONDS: "0", EDGE_TTL_SECONDS: "0" },
+    );
     expect(r.status).toBe(200);
     const report = (await r.json()) as GcReport;
     expect(report.dryRun).toBe(true);

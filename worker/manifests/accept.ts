@@ -7,6 +7,7 @@ import type { Context } from "hono";
 import { imageIndexSchema } from "../../core/oci/manifest.ts";
 import { isIndexMediaType } from "../../core/oci/media-types.ts";
 import type { AppEnv } from "../env.ts";
+import { manifestByDigest } from "../storage/edge-reads.ts";
 import type { StoredManifest } from "../storage/manifests.ts";
 
 export async function negotiate(c: Context<AppEnv>, name: string, m: StoredManifest): Promise<StoredManifest> {
@@ -20,5 +21,5 @@ export async function negotiate(c: Context<AppEnv>, name: string, m: StoredManif
   if (!index.success) return m;
   const child = index.data.manifests.find((d) => d.platform?.os === "linux" && d.platform.architecture === "amd64");
   if (!child || !types.includes(child.mediaType)) return m;
-  return (await c.var.store.manifests.get(name, child.digest)) ?? m;
+  return (await manifestByDigest(c.var.store, name, child.digest)) ?? m;
 }

@@ -13,6 +13,7 @@ import type { ImageManifest } from "../../core/oci/manifest.ts";
 import type { Field } from "../../core/tdfs/field.ts";
 import { canonicalSelection, LabelError, splitSemanticTag } from "../../core/tdfs/label.ts";
 import { partitionImage, selectionOf, type PartitionSource } from "../../core/tdfs/partition-image.ts";
+import { rememberedPartition, rememberPartition, tagDigest } from "../storage/edge-reads.ts";
 import type { StoredManifest } from "../storage/manifests.ts";
 import type { Store } from "../storage/store.ts";
 import { loadFieldFacts, recordFieldFacts, type FieldFacts } from "./facts.ts";
@@ -27,13 +28,51 @@ interface CachedPartition {
 export async function producePartition(store: Store, name: string, tag: string): Promise<StoredManifest | null> {
   const split = splitSemanticTag(tag);
   if (!split) return null;
-  const baseDigest = await store.manifests.resolveTag(name, split.base);
+  const baseDigest = await tagDigest(store, name, split.base);
   if (!baseDigest) throw notFound(`base tag "${split.base}" of semantic tag "${tag}" does not exist`, { tag });
-  // A label seen before is answered from KV without reading the image: as cheap as a plain GET.
-  const labelKey = await store.partitionCache.key(name, baseDigest, `label:${split.label}`);
-  const seen = await cached(store, name, labelKey);
-  if (seen) return seen;
+  // Asked at this location lately: answered with no round trip to the bucket or KV.
+  const here = await rememberedPartition(store, name, baseDigest, split.label);
+  if (here) return here;
+  const answer = await fromKvOrDerived({ store, name, tag, split, baseDigest });
+  rememberPartition(store, name, baseDigest, split.label, answer);
+  return answer;
+}
 
+/** One semantic tag asked of one repository, its base tag resolved. */
+interface Asked {
+  store: Store;
+  name: string;
+  tag: string;
+  split: { base: string; label: string };
+  baseDigest: Digest;
+}
+
+/**
+ * The partition from KV, or computed and stored: what every location asks on its first request.
+ * A label seen before is answered from KV without reading the image: as cheap as a plain GET. Its
+ * derived objects are checked after the response, and stored again if the collector took them, so
+ * that the platform manifests and configs the answer names are there when fetched.
+ */
+async function fromKvOrDerived(q: Asked): Promise<StoredManifest> {
+  const { store, name } = q;
+  const seen = await fromKv(store, await labelKey(q));
+  if (!seen) return derive(q);
+  store.later(
+    (async () => {
+      if (!(await store.derived.touchManifest(name, seen.digest))) await derive(q);
+    })(),
+  );
+  return seen;
+}
+
+function labelKey(q: Asked): Promise<string> {
+  return q.store.partitionCache.key(q.name, q.baseDigest, `label:${q.split.label}`);
+}
+
+/** Computes the partition, stores its derived objects and remembers the answer in KV. */
+async function derive(q: Asked): Promise<StoredManifest> {
+  const { store, name, tag, split, baseDigest } = q;
+  const labelKeyOf = await labelKey(q);
   const root = await store.manifests.get(name, baseDigest);
   if (!root) throw notFound(`base tag "${split.base}" points to a missing manifest`, { tag });
   let rects;
@@ -48,7 +87,7 @@ export async function producePartition(store: Store, name: string, tag: string):
   const selectionKey = await store.partitionCache.key(name, baseDigest, `selection:${canonical}`);
   const same = await cached(store, name, selectionKey);
   if (same) {
-    await remember(store, labelKey, same);
+    await remember(store, labelKeyOf, same);
     return same;
   }
 
@@ -79,7 +118,7 @@ export async function producePartition(store: Store, name: string, tag: string):
   });
   const answer: StoredManifest = { digest: result.root.digest, mediaType: root.mediaType, bytes: result.root.bytes };
   await remember(store, selectionKey, answer);
-  await remember(store, labelKey, answer);
+  await remember(store, labelKeyOf, answer);
   return answer;
 }
 
@@ -115,11 +154,18 @@ function storeSource(store: Store, name: string): PartitionSource {
   };
 }
 
+/** A partition remembered in KV. */
+async function fromKv(store: Store, key: string): Promise<StoredManifest | null> {
+  const entry = await store.partitionCache.get<CachedPartition>(key);
+  return entry
+    ? { digest: entry.digest, mediaType: entry.mediaType, bytes: new TextEncoder().encode(entry.body) }
+    : null;
+}
+
 /** A partition remembered in KV, if its derived objects are still stored (the collector may have taken them). */
 async function cached(store: Store, name: string, key: string): Promise<StoredManifest | null> {
-  const entry = await store.partitionCache.get<CachedPartition>(key);
-  if (!entry || !(await store.derived.touchManifest(name, entry.digest))) return null;
-  return { digest: entry.digest, mediaType: entry.mediaType, bytes: new TextEncoder().encode(entry.body) };
+  const entry = await fromKv(store, key);
+  return entry && (await store.derived.touchManifest(name, entry.digest)) ? entry : null;
 }
 
 async function remember(store: Store, key: string, m: StoredManifest): Promise<void> {

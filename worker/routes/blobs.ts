@@ -5,6 +5,7 @@ import { RegistryError } from "../../core/oci/errors.ts";
 import type { AppEnv } from "../env.ts";
 import { parseRange, repoName } from "../http.ts";
 import { blobCacheKey, blobHeaders } from "../storage/edge-cache.ts";
+import { blobToServe, forgetBlob } from "../storage/edge-reads.ts";
 
 export const blobs = new Hono<AppEnv>();
 
@@ -14,16 +15,18 @@ blobs.on(["GET", "HEAD"], "/:name{.+}/blobs/:digest", async (c) => {
   const store = c.var.store;
   const rangeHeader = c.req.header("range");
   const ifNoneMatch = c.req.header("if-none-match");
-  // The link is checked on every request, cached or not: a blob deleted from this repository or
-  // collected is not served again from an edge cache that still holds its bytes.
+  // The link is checked on every request, cached or not: a blob deleted from this repository is not
+  // served again from an edge cache that still holds its bytes. At this location the delete purges
+  // what it remembered of the link; elsewhere that lives at most EDGE_TTL_SECONDS.
   // Partition configs are derived objects, fetched by digest like any blob.
   // A HEAD usually comes from a client about to skip an upload: vouch keeps the link from being
   // collected under it (worker/storage/blobs.ts).
-  const linked =
+  // A GET is answered from this location's memory of the link when it has one (edge-reads.ts).
+  const info =
     c.req.method === "HEAD"
-      ? await store.blobs.vouch(name, digest, store.config.gc.graceMs / 2)
-      : await store.blobs.stat(name, digest);
-  const info = linked ?? (await store.derived.statBlob(name, digest));
+      ? ((await store.blobs.vouch(name, digest, store.config.gc.graceMs / 2)) ??
+        (await store.derived.statBlob(name, digest)))
+      : await blobToServe(store, name, digest);
   if (!info) throw new RegistryError("BLOB_UNKNOWN", undefined, { digest });
   // The cached response is a full 200: a ranged or conditional GET is answered from R2 instead,
   // and a blob too large to be cached is not looked up.
@@ -47,8 +50,7 @@ blobs.on(["GET", "HEAD"], "/:name{.+}/blobs/:digest", async (c) => {
   if (cacheable) {
     const key = blobCacheKey(c.req.url, name, digest);
     // Filled from this response's own R2 read, at the client's pace (edge-cache.ts).
-    const waitUntil = (work: Promise<unknown>): void => c.executionCtx.waitUntil(work);
-    if (await store.edgeCache.admit(key, waitUntil)) body = store.edgeCache.fill(key, info, body, waitUntil);
+    if (await store.edgeCache.admit(key, c.var.later)) body = store.edgeCache.fill(key, info, body, c.var.later);
   }
   return new Response(body, { status: 200, headers });
 });
@@ -58,6 +60,9 @@ blobs.delete("/:name{.+}/blobs/:digest", async (c) => {
   const digest = parseDigest(c.req.param("digest"));
   if (!(await c.var.store.blobs.unlink(name, digest))) throw new RegistryError("BLOB_UNKNOWN", undefined, { digest });
   // Only this location's cache can be purged from here; other edges expire on their own.
-  await c.var.store.edgeCache.delete(blobCacheKey(c.req.url, name, digest));
+  await Promise.all([
+    c.var.store.edgeCache.delete(blobCacheKey(c.req.url, name, digest)),
+    forgetBlob(c.var.store, name, digest),
+  ]);
   return c.body(null, 202);
 });

@@ -13,6 +13,7 @@ import { negotiate } from "../manifests/accept.ts";
 import { resolveManifest } from "../manifests/resolve.ts";
 import { checkReferences } from "../manifests/verify.ts";
 import type { ReferrerRecord } from "../storage/manifests.ts";
+import { forgetManifest, forgetTags } from "../storage/edge-reads.ts";
 import { readLimited } from "../storage/streams.ts";
 
 export const manifests = new Hono<AppEnv>();
@@ -73,6 +74,8 @@ manifests.put("/:name{.+}/manifests/:reference", async (c) => {
     throw e;
   }
   await store.manifests.tag(name, tags, { digest, mediaType: parsed.mediaType, bytes }, referrer);
+  // A tag moved here is seen here at once (worker/storage/edge-reads.ts).
+  await forgetTags(store, name, tags);
   await store.catalog.touch(name);
   const headers = new Headers({
     Location: absolute(c, `/v2/${name}/manifests/${digest}`),
@@ -88,9 +91,15 @@ manifests.put("/:name{.+}/manifests/:reference", async (c) => {
 manifests.delete("/:name{.+}/manifests/:reference", async (c: Context<AppEnv>) => {
   const name = repoName(c);
   const ref = parseReference(c.req.param("reference") ?? "");
-  const store = c.var.store.manifests;
-  const deleted = ref.kind === "digest" ? await store.delete(name, ref.digest) : await store.deleteTag(name, ref.tag);
+  const store = c.var.store;
+  const deleted =
+    ref.kind === "digest"
+      ? await store.manifests.delete(name, ref.digest)
+      : await store.manifests.deleteTag(name, ref.tag);
   if (!deleted) throw new RegistryError("MANIFEST_UNKNOWN", undefined, { reference: c.req.param("reference") });
+  // Gone here at once; other locations forget it within EDGE_TTL_SECONDS.
+  if (ref.kind === "digest") await forgetManifest(store, name, ref.digest);
+  else await forgetTags(store, name, [ref.tag]);
   return c.body(null, 202);
 });
 

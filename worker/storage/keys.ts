@@ -82,6 +82,19 @@ export const kvKeys = {
   partition: (selectionHash: string) => `partition/v1/${selectionHash}`,
 } as const;
 
+/**
+ * Paths of what a location keeps in its Cache API for EDGE_TTL_SECONDS (edge-memo.ts), below the
+ * request's origin. `/_edge/` is no route of the registry: these are read only by its own code.
+ * Each names the repository, so a lookup always goes through that repository's auth first.
+ */
+export const edgeKeys = {
+  tag: (name: string, tag: string) => `/_edge/tag/${name}/${encodeURIComponent(tag)}`,
+  manifest: (name: string, digest: Digest) => `/_edge/manifest/${name}/${path(digest)}`,
+  partition: (name: string, image: Digest, label: string) =>
+    `/_edge/partition/${name}/${path(image)}/${encodeURIComponent(label)}`,
+  blob: (name: string, digest: Digest) => `/_edge/blob/${name}/${path(digest)}`,
+} as const;
+
 /** The digest at the end of a `.../<alg>/<hex>` key. */
 export function digestFromKey(key: string): Digest {
   const parts = key.split("/");

@@ -19,7 +19,8 @@ export class PartitionCache {
   }
 
   async get<T>(key: string): Promise<T | null> {
-    return this.kv ? this.kv.get<T>(key, "json") : null;
+    // KV is only a cache: one that fails is a miss, and the answer is computed instead.
+    return this.kv ? this.kv.get<T>(key, "json").catch(() => null) : null;
   }
 
   /** KV allows one write a second per key; a lost race wrote the same immutable value anyway. */

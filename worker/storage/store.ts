@@ -9,6 +9,7 @@ import { Catalog } from "./catalog.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import { DerivedStore } from "./derived.ts";
 import { EdgeCache } from "./edge-cache.ts";
+import { EdgeMemo } from "./edge-memo.ts";
 import { FieldFactsStore } from "./facts.ts";
 import { ManifestStore } from "./manifests.ts";
 import { PartitionCache } from "./partition-cache.ts";
@@ -24,6 +25,10 @@ export interface Store {
   facts: FieldFactsStore;
   partitionCache: PartitionCache;
   edgeCache: EdgeCache;
+  /** What this location remembers of the bucket for EDGE_TTL_SECONDS (edge-memo.ts). */
+  memo: EdgeMemo;
+  /** Work to finish after the response. */
+  later: (work: Promise<unknown>) => void;
 }
 
 export interface StoreParts {
@@ -32,9 +37,20 @@ export interface StoreParts {
   kv?: KVNamespace;
   clock?: Clock;
   vars?: Vars;
+  /** The request's origin, under which the location's memo keeps its entries. */
+  origin?: string;
+  /** Work to finish after the response (the execution context's waitUntil). */
+  later?: (work: Promise<unknown>) => void;
 }
 
-export function createStore({ bucket, kv, clock = systemClock, vars = {} }: StoreParts): Store {
+export function createStore({
+  bucket,
+  kv,
+  clock = systemClock,
+  vars = {},
+  origin = "http://registry.internal",
+  later = (work) => void work,
+}: StoreParts): Store {
   const config = readConfig(vars);
   const blobs = new BlobStore(bucket, clock);
   return {
@@ -47,5 +63,7 @@ export function createStore({ bucket, kv, clock = systemClock, vars = {} }: Stor
     facts: new FieldFactsStore(bucket),
     partitionCache: new PartitionCache(kv),
     edgeCache: new EdgeCache(config.cacheMaxBlobBytes),
+    memo: new EdgeMemo(origin, config.edgeTtlSeconds, later),
+    later,
   };
 }

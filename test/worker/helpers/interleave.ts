@@ -109,7 +109,7 @@ export class World {
       },
     };
     this.bucket = new MemoryBucket({ now: () => ++this.time, gate: this.scheduler.gate });
-    const env = { AUTH_MODE: "none", CACHE_MAX_BLOB_BYTES: "0", GC_GRACE_SECONDS: "0" };
+    const env = { AUTH_MODE: "none", CACHE_MAX_BLOB_BYTES: "0", GC_GRACE_SECONDS: "0", EDGE_TTL_SECONDS: "0" };
     this.app = createApp({
       storeFor: () => createStore({ bucket: this.bucket, clock: this.clock, vars: env }),
     });
