@@ -1,5 +1,5 @@
 /**
- * Load and fault bench (issue 8), against the registry as users run it (`npm start`, local R2
+ * Load and fault bench (docs/benchmarks.md), against the registry as users run it (`npm start`, local R2
  * and KV) on this machine, over loopback only:
  *
  *   node bench/load.ts          (or `npm run bench -- load`)

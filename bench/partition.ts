@@ -1,5 +1,5 @@
 /**
- * 2DFS partition benchmark (issue 3), run against the registry as a user runs it (`npm start`,
+ * 2DFS partition benchmark (docs/benchmarks.md), run against the registry as a user runs it (`npm start`,
  * local R2 and KV) on this machine:
  *
  *   node bench/partition.ts

@@ -1,5 +1,5 @@
 /**
- * Registry benchmark (issue 11): our registry as `npm start` runs it (scripts/serve.ts: the
+ * Registry benchmark (docs/benchmarks.md): our registry as `npm start` runs it (scripts/serve.ts: the
  * deploy's bundle in workerd, local R2 on disk) against the distribution registry (Debian
  * `docker-registry`), both started here, on the same machine in the same run.
  *

@@ -269,8 +269,8 @@ const CASES: Case[] = [
     status: 400,
     code: "DIGEST_INVALID",
   },
-  // A digest of an algorithm the registry does not compute is never 415 (issue 8). sha512 is one
-  // it computes: a blob nobody pushed under it is simply not there.
+  // A digest of an algorithm the registry does not compute is 400 DIGEST_INVALID, never 415, which is
+  // about request bodies. sha512 is one it computes: a blob nobody pushed under it is simply not there.
   {
     name: "sha512 blob digest",
     send: () => req(`/v2/${INTACT}/blobs/${SHA512}`),

@@ -13,7 +13,10 @@ import { expectOciError } from "./helpers/registry.ts";
 import { blobOf, fetchRegistry, pushBlob, pushTdfsImage, type PushedImage } from "./helpers/tdfs-image.ts";
 
 const ACCEPT = [MediaType.OciIndex, MediaType.OciManifest].join(", ");
-/** Deeper than Go's encoding/json accepts (10,000) by far: what issue 8 saw overflow the partitioner. */
+/**
+ * Deeper than Go's encoding/json accepts (10,000) by far: a manifest nested this deep once overflowed
+ * the partitioner's stack, and every semantic tag of it answered 500.
+ */
 const DEPTH = 200_000;
 
 interface Desc {
