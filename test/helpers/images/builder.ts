@@ -88,7 +88,7 @@ export class ImageBuilder<P extends StoredBlob = never> {
   #configFields: JsonObject = {};
   // The field of a 2DFS image.
   #cells = new Map<string, AllotmentOptions & { row: number; col: number }>();
-  #prebuiltCells: ((platform: Platform) => readonly BuiltAllotment<P>[]) | undefined;
+  #prebuiltCells: ((platform: Platform) => readonly BuiltAllotment<P>[])[] = [];
   #allotmentBytes = DEFAULT_ALLOTMENT_BYTES;
   #sharedField = false;
   #partitions: Record<string, string> = {};
@@ -206,8 +206,14 @@ export class ImageBuilder<P extends StoredBlob = never> {
     allotments: (platform: Platform) => readonly BuiltAllotment<Q>[],
   ): ImageBuilder<P | Q> {
     const self = this as unknown as ImageBuilder<P | Q>;
-    self.#prebuiltCells = allotments;
+    self.#prebuiltCells.push(allotments);
     return self;
+  }
+
+  /** An allotment at (row, col) on every platform that is a layer built before (one another image shares). */
+  allotmentFrom<Q extends StoredBlob>(row: number, col: number, layer: BuiltLayer<Q>): ImageBuilder<P | Q> {
+    const allotment = { row, col, digest: hexOf(layer.digest), diffid: hexOf(layer.diffId), layer };
+    return this.allotmentsFrom(() => [allotment]);
   }
 
   /** Size of the random data file in each allotment. */
@@ -254,7 +260,7 @@ export class ImageBuilder<P extends StoredBlob = never> {
   }
 
   async #build<B extends StoredBlob>(sink: BlobSink<B | P>): Promise<BuiltImage<B | P>> {
-    const hasField = this.#cells.size > 0 || this.#prebuiltCells !== undefined;
+    const hasField = this.#cells.size > 0 || this.#prebuiltCells.length > 0;
     if (hasField && this.#algorithm !== "sha256") throw new Error("a 2DFS field names sha256 digests only");
     const asIndex = this.#asIndex ?? (this.#platforms.length > 1 || hasField);
     if (!asIndex && this.#platforms.length > 1) throw new Error("a single manifest has one platform");
@@ -352,7 +358,7 @@ export class ImageBuilder<P extends StoredBlob = never> {
     platform: Platform,
     slug: string,
   ): Promise<BuiltAllotment<B | P>[]> {
-    const prebuilt = this.#prebuiltCells?.(platform) ?? [];
+    const prebuilt = this.#prebuiltCells.flatMap((cells) => cells(platform));
     const fresh: BuiltAllotment<B | P>[] = [];
     for (const [row, col] of this.cells()) {
       const options = this.#cells.get(`${row},${col}`)!;
@@ -426,6 +432,13 @@ export class ImageBuilder<P extends StoredBlob = never> {
   ): Promise<BuiltManifest<B>> {
     return storeManifest(sink, json, blobs, children, platform, this.#algorithm);
   }
+}
+
+/** One gzip'd tar layer of `bytes` random data, built on its own in memory: for images that share layers. */
+export async function randomLayer(bytes = 2048): Promise<BuiltLayer> {
+  const files = [{ path: "data/random.bin", random: bytes }];
+  const tar = await new MemoryBlobs().putTar(files, { compression: "gzip" }, MediaType.OciLayerGzip, "sha256");
+  return { ...tar.blob, diffId: tar.diffId, files: tarFiles(files) };
 }
 
 /** An index over images built before, which it pushes first; `B` is the kind of blob they are stored as. */
