@@ -14,6 +14,9 @@ export default defineConfig({
           AUTH_MODE: "none",
           // Tests sign tokens with a known key; production reads it from a wrangler secret.
           TOKEN_SIGNING_KEY: "test-signing-key-0123456789abcdef",
+          // How many seeded interleavings test/worker/storage-interleavings.test.ts runs per scenario
+          // (CONTRIBUTING.md); unset, it runs its default.
+          ...(process.env.INTERLEAVING_SEEDS ? { INTERLEAVING_SEEDS: process.env.INTERLEAVING_SEEDS } : {}),
         },
         // LOGIN_LIMITER comes from wrangler.toml. This one has the shortest window the binding
         // allows, so a test can wait it out (test/worker/auth-rate-limit.test.ts).

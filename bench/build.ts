@@ -1,13 +1,13 @@
 /**
  * Build throughput of `2dfs-push build` against the tools a user would compare it with, on the
- * same files in the same run (issue 4, "Benchmark"):
+ * same files in the same run (docs/benchmarks.md):
  *   (a) 1 GiB of compressible data in 16 allotments, --compression gzip, vs `tar -c | pigz -p <cores>`
  *       at the same level: target >= 0.9x;
  *   (b) 1 GiB of random (weight-like) data, --compression auto, vs `sha256sum` over the files:
  *       target >= 0.7x;
  *   (c) the rebuild after changing 1 of 16 allotments, as a fraction of the full build, for the
  *       random data of (b) and the compressible data of (a): target <= 1.5/16;
- *   (d) start-up: `2dfs-push --version` against a bare `node -e 0` (issue 9): target <= 3x.
+ *   (d) start-up: `2dfs-push --version` against a bare `node -e 0`: target <= 3x.
  * The CLI is the packed one (dist/, bundled first as `npm pack` does) and runs as a subprocess,
  * start-up included. Files are read once beforehand so every
  * contender starts from a warm page cache. Each line gives wall time and CPU time (user + sys,

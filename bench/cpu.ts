@@ -1,5 +1,5 @@
 /**
- * CPU costs of the registry's heavy requests, for the deploy's `[limits] cpu_ms` (issue 11).
+ * CPU costs of the registry's heavy requests, for the deploy's `[limits] cpu_ms` (docs/benchmarks.md).
  * Inside workerd `performance.now()` stands still while code runs, so every figure is the CPU
  * time the kernel counted for the Worker's workerd process over the request(s), divided out.
  * That process also runs miniflare's local R2 and cache (their MD5 etags,

@@ -23,7 +23,9 @@ import { Log, LogLevel, Miniflare, convertV4MiniflareOptions } from "miniflare";
 import { unstable_getMiniflareWorkerOptions, unstable_readConfig } from "wrangler";
 import { startContainerd, type Containerd } from "../test/helpers/containerd.ts";
 import { freePort, REPO_ROOT } from "../test/helpers/process.ts";
-import { pushTdfsImage, tdfsImage } from "../test/helpers/tdfs.ts";
+import { anImage } from "../test/helpers/images/builder.ts";
+import { writeImage } from "../test/helpers/images/layout.ts";
+import { overHttp, push } from "../test/helpers/images/push.ts";
 
 const DELAY_MS = Number(process.env.BENCH_DELAY_MS ?? 150);
 const POLLS = Number(process.env.BENCH_POLLS ?? 1000);
@@ -64,12 +66,15 @@ try {
     log(`bucket delay ${delay} ms${memo ? "" : ", nothing remembered"}: pushing a 2 x 4 field`);
     const settings = memo ? "EDGE_TTL_SECONDS=60&TAG_TTL_SECONDS=30" : "EDGE_TTL_SECONDS=0&TAG_TTL_SECONDS=0";
     await control(`delayMs=0&${settings}`);
-    const image = await tdfsImage()
-      .name(repo)
-      .grid(2, 4)
-      .allotmentBytes(256 * 1024)
-      .write(join(work, `img-${delay}`));
-    await pushTdfsImage(registry.url, repo, "v1", image);
+    const image = await writeImage(
+      join(work, `img-${delay}${memo ? "" : "-nomemo"}`),
+      anImage()
+        .randomLayers(2, 32 * 1024)
+        .name(repo)
+        .grid(2, 4)
+        .allotmentBytes(256 * 1024),
+    );
+    await push(overHttp(registry.url), repo, image, "v1");
     await control(`delayMs=${delay}&${settings}`);
     const ref = `${host}/${repo}:v1--${LABEL}`;
     await counts();

@@ -1,5 +1,5 @@
 /**
- * Load and fault bench (issue 8), against the registry as users run it (`npm start`, local R2
+ * Load and fault bench (docs/benchmarks.md), against the registry as users run it (`npm start`, local R2
  * and KV) on this machine, over loopback only:
  *
  *   node bench/load.ts          (or `npm run bench -- load`)
@@ -24,6 +24,9 @@ import { request } from "node:http";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { anImage } from "../test/helpers/images/builder.ts";
+import { writeImage } from "../test/helpers/images/layout.ts";
+import { overHttp, push } from "../test/helpers/images/push.ts";
 import { sleep } from "../test/helpers/process.ts";
 import {
   closeUpload,
@@ -44,7 +47,6 @@ import {
   type PullResult,
   type Step,
 } from "../test/helpers/registry-http.ts";
-import { pushTdfsImage, tdfsImage } from "../test/helpers/tdfs.ts";
 import { startRegistry, type Registry } from "../test/helpers/wrangler-dev.ts";
 
 function envInt(name: string, fallback: number): number {
@@ -209,16 +211,19 @@ function summary(problems: readonly string[]): string {
 async function mixedLoad(registry: Registry, work: string, deadline: number): Promise<PushedImage[]> {
   const base = registry.url;
   log("building and pushing a 2DFS image (2x4 field)");
-  const img = await tdfsImage()
-    .name(PARTITION_REPO)
-    .grid(2, 4)
-    .allotmentBytes(256 * 1024)
-    .write(join(work, "model"));
-  await pushTdfsImage(base, PARTITION_REPO, "v1", img);
+  const img = await writeImage(
+    join(work, "model"),
+    anImage()
+      .randomLayers(2, 32 * 1024)
+      .name(PARTITION_REPO)
+      .grid(2, 4)
+      .allotmentBytes(256 * 1024),
+  );
+  await push(overHttp(base), PARTITION_REPO, img, "v1");
   // The partition's layers must be the base layers and row 0's allotments, before any load.
   const p = img.platforms[0]!;
   const expected = [
-    ...p.base.map((l) => l.descriptor.digest),
+    ...p.layers.map((l) => l.descriptor.digest),
     ...p.allotments.filter((a) => a.row === 0).map((a) => a.layer.descriptor.digest),
   ];
   const first = await pullImage(base, PARTITION_REPO, PARTITION_REF);

@@ -1,5 +1,5 @@
 /**
- * 2DFS partition benchmark (issue 3), run against the registry as a user runs it (`npm start`,
+ * 2DFS partition benchmark (docs/benchmarks.md), run against the registry as a user runs it (`npm start`,
  * local R2 and KV) on this machine:
  *
  *   node bench/partition.ts
@@ -22,10 +22,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ImageIndex } from "../core/oci/manifest.ts";
 import { MediaType } from "../core/oci/media-types.ts";
+import { anImage } from "../test/helpers/images/builder.ts";
+import { writeImage } from "../test/helpers/images/layout.ts";
+import { overHttp, push } from "../test/helpers/images/push.ts";
+import { flatImageOf, type Cell } from "../test/helpers/images/selection.ts";
 import { startContainerd } from "../test/helpers/containerd.ts";
 import { logMark, requestsSince } from "../test/helpers/request-log.ts";
 import { pushBlob } from "../test/helpers/oci.ts";
-import { pushFlatImage, pushTdfsImage, tdfsImage, type Cell } from "../test/helpers/tdfs.ts";
 import { startRegistry, type Registry } from "../test/helpers/wrangler-dev.ts";
 import { pushFieldImage } from "./field-image.ts";
 
@@ -71,15 +74,20 @@ const PULL_CELLS: Cell[] = [0, 1].flatMap((r) => [0, 1, 2, 3].map((c) => [r, c] 
 async function pullTime(registry: Registry, work: string): Promise<Row[]> {
   const repo = "bench/model";
   log(`building a 3x4 field of ${ALLOTMENT_MB} MB allotments`);
-  const img = await tdfsImage()
-    .name(repo)
-    .grid(3, 4)
-    .allotmentBytes(ALLOTMENT_MB * 1024 * 1024)
-    .write(join(work, "model"));
+  const img = await writeImage(
+    join(work, "model"),
+    anImage()
+      .randomLayers(2, 32 * 1024)
+      .name(repo)
+      .grid(3, 4)
+      .allotmentBytes(ALLOTMENT_MB * 1024 * 1024),
+  );
   log("pushing it, and an ordinary image of the partition's blobs as :flat");
-  await pushTdfsImage(registry.url, repo, "v1", img);
-  await pushFlatImage(registry.url, repo, "flat", img, PULL_CELLS);
-  const bytes = [...img.platforms[0]!.base.map((l) => l.descriptor.size)]
+  await push(overHttp(registry.url), repo, img, "v1");
+  // Its layers are in the repository already: only configs and manifests are new.
+  const flat = await flatImageOf(img, PULL_CELLS).build(img.layout);
+  await push(overHttp(registry.url), repo, flat, "flat", { skipPresent: true });
+  const bytes = [...img.platforms[0]!.layers.map((l) => l.descriptor.size)]
     .concat(img.platforms[0]!.allotments.filter((a) => a.row <= 1).map((a) => a.layer.descriptor.size))
     .reduce((a, b) => a + b, 0);
 

@@ -1,5 +1,5 @@
 /**
- * Registry benchmark (issue 11): our registry as `npm start` runs it (scripts/serve.ts: the
+ * Registry benchmark (docs/benchmarks.md): our registry as `npm start` runs it (scripts/serve.ts: the
  * deploy's bundle in workerd, local R2 on disk) against the distribution registry (Debian
  * `docker-registry`), both started here, on the same machine in the same run.
  *
@@ -29,7 +29,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { Descriptor } from "../core/oci/manifest.ts";
-import { ociImage, type WrittenImage } from "../test/helpers/images.ts";
+import { anImage } from "../test/helpers/images/builder.ts";
+import { writeImage, type WrittenImage } from "../test/helpers/images/layout.ts";
 import { startPeerRegistry } from "../test/helpers/peer.ts";
 import { run } from "../test/helpers/process.ts";
 import * as skopeo from "../test/helpers/skopeo.ts";
@@ -76,7 +77,7 @@ try {
   log(`building a ${values.mib} MiB image of ${layers} random layers...`);
   // gzip level 0: a real gzip layer, without spending a minute compressing what cannot shrink.
   const [image, ours, peer] = await Promise.all([
-    ociImage().randomLayers(layers, layerBytes).compression("gzip", 0).tag("v1").write(join(work, "image")),
+    writeImage(join(work, "image"), anImage().randomLayers(layers, layerBytes).compression("gzip", 0), "v1"),
     startRegistry({
       launcher: "npm start",
       persistDir: join(work, "state"),
@@ -301,9 +302,9 @@ async function mountCopy(base: string, image: WrittenImage, from: string, to: st
   const bytesOf = (d: Descriptor): Promise<Buffer> => readFile(join(image.dir, "blobs", "sha256", d.digest.slice(7)));
   for (const p of image.platforms) {
     for (const d of [p.config, ...p.layers.map((l) => l.descriptor)]) await mount(base, from, to, d.digest);
-    await putManifest(base, to, p.manifest.digest, p.manifest.mediaType, await bytesOf(p.manifest));
+    await putManifest(base, to, p.manifest.digest, p.manifest.mediaType, await bytesOf(p.manifest.descriptor));
   }
-  await putManifest(base, to, image.tag, image.top.mediaType, await bytesOf(image.top));
+  await putManifest(base, to, image.tag, image.mediaType, await bytesOf(image.descriptor));
 }
 
 async function putManifest(base: string, repo: string, ref: string, mediaType: string, body: Buffer): Promise<void> {

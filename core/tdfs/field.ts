@@ -1,7 +1,7 @@
 /**
  * The 2DFS field: a sparse grid of allotments, stored as the last layer of a 2DFS image.
  *
- * Wire format (the reference tools' Go `json.Marshal` of their field struct, DESIGN §2):
+ * Wire format (the reference tools' Go `json.Marshal` of their field struct, docs/format.md §2):
  *   {"rows":[{"allotments":[{"row":R,"col":C,"digest":"<hex>","diffid":"<hex>"},...],
  *     "allotments_size":N},...],"rows_size":M,"owner":""}
  * Rows run 0..M-1 and a row lists its cells from column 0 on, so a cell's position is its

@@ -1,6 +1,6 @@
 /**
  * Semantic tags: `<tag>--x1.y1.x2.y2[--x1.y1.x2.y2...]` selects every allotment with
- * x1 <= row <= x2 and y1 <= col <= y2, rectangles unioned (DESIGN §1). `<tag>--<name>` selects
+ * x1 <= row <= x2 and y1 <= col <= y2, rectangles unioned (docs/format.md §4). `<tag>--<name>` selects
  * a partition the image names in an annotation `2dfs.partition.<name>` = `x1.y1.x2.y2[--...]`.
  *
  * Parsing is strict where the reference registry was silent (it skipped what it could not read):

@@ -1,10 +1,10 @@
 /**
  * The partition function: from a stored 2DFS image and a selection, the ordinary OCI image a
- * stock runtime can pull (issue 3, "Building the partitioned answer"). Pure and deterministic:
+ * stock runtime can pull (docs/format.md §5). Pure and deterministic:
  * the same inputs give the same bytes, hence the same digests, so the Worker can cache results
  * by (stored digest, canonical selection). All I/O and caching stay with the caller.
  *
- * What the reference registry got wrong and this gets right (DESIGN §2): overlapping rectangles
+ * What the reference registry got wrong and this gets right (docs/format.md §6): overlapping rectangles
  * never add an allotment twice, the config is extended in place (unknown fields, escapes and
  * number spellings survive), and each index entry keeps its platform and annotations.
  */

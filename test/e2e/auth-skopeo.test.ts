@@ -11,11 +11,13 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { anImage } from "../helpers/images/builder.ts";
+import { writeImage, type WrittenImage } from "../helpers/images/layout.ts";
+import { overHttp, push } from "../helpers/images/push.ts";
+import { expectedFiles } from "../helpers/images/selection.ts";
 import { startContainerd, type Containerd } from "../helpers/containerd.ts";
-import { ociImage, type WrittenImage } from "../helpers/images.ts";
 import { REPO_ROOT, run } from "../helpers/process.ts";
 import * as skopeo from "../helpers/skopeo.ts";
-import { expectedFiles, pushTdfsImage, tdfsImage, type BuiltTdfsImage } from "../helpers/tdfs.ts";
 import { startRegistry, type Registry } from "../helpers/wrangler-dev.ts";
 
 const PASSWORDS = { reader: "reader pw", pusher: "pusher:pw" };
@@ -31,7 +33,7 @@ describe("auth with skopeo and containerd through wrangler dev", () => {
   let registry: Registry;
   let work: string;
   let image: WrittenImage;
-  let model: BuiltTdfsImage;
+  let model: WrittenImage;
   let persistDir: string;
 
   beforeAll(async () => {
@@ -40,16 +42,19 @@ describe("auth with skopeo and containerd through wrangler dev", () => {
     let openRegistry: Registry;
     [openRegistry, image, model] = await Promise.all([
       startRegistry({ persistDir }),
-      ociImage().platforms([PLATFORM]).randomLayers(2, 300_000).tag("v1").write(join(work, "image")),
-      tdfsImage()
-        .name(MODEL)
-        .platforms([PLATFORM])
-        .grid(2, 2)
-        .allotmentBytes(16 * 1024)
-        .write(join(work, "model")),
+      writeImage(join(work, "image"), anImage().platforms([PLATFORM]).randomLayers(2, 300_000), "v1"),
+      writeImage(
+        join(work, "model"),
+        anImage()
+          .randomLayers(2, 32 * 1024)
+          .name(MODEL)
+          .platforms([PLATFORM])
+          .grid(2, 2)
+          .allotmentBytes(16 * 1024),
+      ),
     ]);
     try {
-      await pushTdfsImage(openRegistry.url, MODEL, "v1", model);
+      await push(overHttp(openRegistry.url), MODEL, model, "v1");
     } finally {
       await openRegistry.stop();
     }
@@ -107,7 +112,7 @@ describe("auth with skopeo and containerd through wrangler dev", () => {
     const dest = `docker://${registry.host}/team-a/app:v1`;
     await skopeo.copy(image.ref, dest, { creds: creds("pusher"), preserveDigests: true });
     const raw = await skopeo.inspectRaw(dest, { creds: creds("reader") });
-    expect(raw).toEqual(await readFile(join(image.dir, "blobs", "sha256", image.top.digest.slice("sha256:".length))));
+    expect(raw).toEqual(await readFile(join(image.dir, "blobs", "sha256", image.digest.slice("sha256:".length))));
     const back = join(work, "back");
     await skopeo.copy(dest, `oci:${back}:v1`, { creds: creds("reader"), preserveDigests: true });
     expect(await skopeo.inspectRaw(`oci:${back}:v1`)).toEqual(raw);

@@ -1,5 +1,5 @@
 /**
- * No re-uploads across repositories (issue 9): the same model pushed into a second and a third
+ * No re-uploads across repositories: the same model pushed into a second and a third
  * repository of our registry (`wrangler dev`) sends no allotment bytes. The CLI remembers which
  * repositories hold each blob and mounts from them; the registry's own log shows mounts answered
  * 201 and no chunk uploads, and the second repository serves every allotment whole.

@@ -11,7 +11,8 @@ import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { InspectResult } from "../../builder-cli/src/inspect/inspect.ts";
-import { ociImage, type WrittenImage } from "../helpers/images.ts";
+import { anImage } from "../helpers/images/builder.ts";
+import { writeImage, type WrittenImage } from "../helpers/images/layout.ts";
 import { startPeerRegistry, type PeerRegistry } from "../helpers/peer.ts";
 import { startRecordingProxy, type RecordingProxy } from "../helpers/recording-proxy.ts";
 import { logMark, requestsSince } from "../helpers/request-log.ts";
@@ -56,7 +57,7 @@ describe("2dfs-push build --push and push to wrangler dev and to distribution", 
       startRegistry(),
       startPeerRegistry(),
       sandbox.fixture("2x2").then((dir) => join(dir, "2dfs.json")),
-      ociImage().randomLayers(2, 200_000).tag("base").write(join(sandbox.dir, "base")),
+      writeImage(join(sandbox.dir, "base"), anImage().randomLayers(2, 200_000), "base"),
     ]);
     proxy = await startRecordingProxy(peer.url);
     emptyStore = join(sandbox.dir, "empty-store");

@@ -18,12 +18,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findWorkerd } from "../helpers/workerd-proc.ts";
+import { anImage } from "../helpers/images/builder.ts";
+import { layoutTop, OciLayout, writeImage, type WrittenImage } from "../helpers/images/layout.ts";
+import { overHttp, push } from "../helpers/images/push.ts";
+import { expectedFiles, type Cell } from "../helpers/images/selection.ts";
 import { startContainerd } from "../helpers/containerd.ts";
-import { layoutTop, OciLayout } from "../helpers/images.ts";
 import { parseRequestLog } from "../helpers/request-log.ts";
 import { REPO_ROOT, run, sleep } from "../helpers/process.ts";
 import * as skopeo from "../helpers/skopeo.ts";
-import { expectedFiles, pushTdfsImage, tdfsImage, type BuiltTdfsImage, type Cell } from "../helpers/tdfs.ts";
 import { startRegistry, type Registry } from "../helpers/wrangler-dev.ts";
 
 const REPO = "start/model";
@@ -55,17 +57,20 @@ function processGroupOf(pid: number): number {
 
 let work: string;
 let persistDir: string;
-let img: BuiltTdfsImage;
+let img: WrittenImage;
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), "2dfs-e2e-npm-start-"));
   persistDir = join(work, "state");
-  img = await tdfsImage()
-    .name(REPO)
-    .platforms(["linux/amd64"])
-    .grid(2, 2)
-    .allotmentBytes(32 * 1024)
-    .write(join(work, "src"));
+  img = await writeImage(
+    join(work, "src"),
+    anImage()
+      .randomLayers(2, 32 * 1024)
+      .name(REPO)
+      .platforms(["linux/amd64"])
+      .grid(2, 2)
+      .allotmentBytes(32 * 1024),
+  );
 });
 
 afterAll(async () => {
@@ -77,7 +82,7 @@ describe("npm start", () => {
 
   beforeAll(async () => {
     registry = await startRegistry({ launcher: "npm start", persistDir });
-    await pushTdfsImage(registry.url, REPO, "v1", img);
+    await push(overHttp(registry.url), REPO, img, "v1");
   });
 
   afterAll(async () => {
@@ -110,7 +115,7 @@ describe("npm start", () => {
   it("round-trips the image through skopeo byte for byte, and logs every request", async () => {
     const out = join(work, "out");
     await skopeo.copy(`docker://${registry.host}/${REPO}:v1`, `oci:${out}:v1`, { all: true, preserveDigests: true });
-    expect((await layoutTop(out, "v1")).digest).toBe(img.index.digest);
+    expect((await layoutTop(out, "v1")).digest).toBe(img.digest);
     const back = new OciLayout(out);
     const digests = await back.blobDigests();
     expect(digests.length).toBeGreaterThan(4);
@@ -141,7 +146,7 @@ describe("the store, across restarts and with `npm run dev`", () => {
       expect(await pullTop(dev, "v1")).toBe(200);
       expect(await pullTop(dev, `v1--${LABEL}`)).toBe(200);
       // Pushed under wrangler dev, for npm start to find.
-      await pushTdfsImage(dev.url, REPO, "v2", img);
+      await push(overHttp(dev.url), REPO, img, "v2");
     } finally {
       await dev.stop();
     }

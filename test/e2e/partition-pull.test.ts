@@ -15,19 +15,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Digest } from "../../core/oci/digest.ts";
 import type { ImageIndex, ImageManifest } from "../../core/oci/manifest.ts";
 import { MediaType } from "../../core/oci/media-types.ts";
+import { anImage } from "../helpers/images/builder.ts";
+import { layoutTop, OciLayout, writeImage, type WrittenImage } from "../helpers/images/layout.ts";
+import { formatPlatform } from "../helpers/images/platform.ts";
+import { overHttp, push } from "../helpers/images/push.ts";
+import { allotmentsAt, expectedFiles, platformOf, type Cell } from "../helpers/images/selection.ts";
 import { startContainerd } from "../helpers/containerd.ts";
-import { formatPlatform, layoutTop, OciLayout } from "../helpers/images.ts";
 import { blobGets, logMark, requestsSince } from "../helpers/request-log.ts";
 import * as skopeo from "../helpers/skopeo.ts";
-import {
-  allotmentsAt,
-  expectedFiles,
-  pushTdfsImage,
-  tdfsImage,
-  type BuiltTdfsImage,
-  type BuiltTdfsPlatform,
-  type Cell,
-} from "../helpers/tdfs.ts";
 import { startRegistry, type Registry } from "../helpers/wrangler-dev.ts";
 
 const REPO = "e2e/model";
@@ -59,7 +54,7 @@ interface Served {
 describe("2DFS partitions pulled by containerd and skopeo through wrangler dev", () => {
   let registry: Registry;
   let work: string;
-  let img: BuiltTdfsImage;
+  let img: WrittenImage;
   /** What containerd fetched, per `label platform`: compared with skopeo at the end. */
   const fetchedByContainerd = new Map<string, Digest[]>();
 
@@ -67,27 +62,28 @@ describe("2DFS partitions pulled by containerd and skopeo through wrangler dev",
     work = await mkdtemp(join(tmpdir(), "2dfs-e2e-partition-"));
     [registry, img] = await Promise.all([
       startRegistry(),
-      tdfsImage()
-        .name(REPO)
-        .platforms(PLATFORMS)
-        .grid(3, 3)
-        .hole(1, 1)
-        .compression(0, 1, "none")
-        .compression(2, 0, "zstd")
-        .allotmentBytes(64 * 1024)
-        .partition("edge", "1.0.2.1")
-        .write(join(work, "src")),
+      writeImage(
+        join(work, "src"),
+        anImage()
+          .name(REPO)
+          .platforms(PLATFORMS)
+          .randomLayers(2, 32 * 1024)
+          .manifestAnnotations((_, slug) => ({ "org.example.platform": slug }))
+          .grid(3, 3)
+          .hole(1, 1)
+          .allotment(0, 1, { compression: "none" })
+          .allotment(2, 0, { compression: "zstd" })
+          .allotmentBytes(64 * 1024)
+          .partition("edge", "1.0.2.1"),
+      ),
     ]);
-    await pushTdfsImage(registry.url, REPO, TAG, img);
+    await push(overHttp(registry.url), REPO, img, TAG);
   });
 
   afterAll(async () => {
     await registry?.stop();
     await rm(work, { recursive: true, force: true });
   });
-
-  const platformOf = (platform: string): BuiltTdfsPlatform =>
-    img.platforms.find((p) => formatPlatform(p.platform) === platform)!;
 
   async function getManifest(ref: string): Promise<{ digest: Digest; json: ImageIndex & ImageManifest }> {
     const res = await fetch(`${registry.url}/v2/${REPO}/manifests/${ref}`, { headers: { Accept: ACCEPT } });
@@ -110,7 +106,7 @@ describe("2DFS partitions pulled by containerd and skopeo through wrangler dev",
     it.each(cases)(
       "pulls $label for $platform: base files plus the selected allotments, fetched once each",
       async ({ label, cells, platform }) => {
-        const p = platformOf(platform);
+        const p = platformOf(img, platform);
         const ref = `${registry.host}/${REPO}:${TAG}--${label}`;
         const containerd = await startContainerd();
         try {
@@ -125,7 +121,7 @@ describe("2DFS partitions pulled by containerd and skopeo through wrangler dev",
           expect(files.filter((f) => f.startsWith("model/part-"))).toEqual(sorted(splits));
 
           const layers = [
-            ...p.base.map((l) => l.descriptor.digest),
+            ...p.layers.map((l) => l.descriptor.digest),
             ...allotmentsAt(p, cells).map((a) => a.layer.descriptor.digest),
           ];
           const answer = await served(label, platform);
@@ -172,7 +168,7 @@ describe("2DFS partitions pulled by containerd and skopeo through wrangler dev",
           const manifest = JSON.parse((await copied.readBlob(entry.digest)).toString()) as ImageManifest;
           // Base layers as pushed, then the selected allotments row-major, each with the media type of its bytes.
           expect(manifest.layers).toEqual([
-            ...p.base.map((l) => l.descriptor),
+            ...p.layers.map((l) => l.descriptor),
             ...selected.map((a) => a.layer.descriptor),
           ]);
           expect(manifest.annotations).toEqual({ "org.example.platform": p.slug });
@@ -182,7 +178,7 @@ describe("2DFS partitions pulled by containerd and skopeo through wrangler dev",
           };
           expect(config.architecture).toBe(p.platform.architecture);
           expect(config.rootfs.diff_ids).toEqual([
-            ...p.base.map((l) => l.diffId),
+            ...p.layers.map((l) => l.diffId),
             ...selected.map((a) => a.layer.diffId),
           ]);
           expectedBlobs.push(entry.digest, manifest.config.digest, ...manifest.layers.map((l) => l.digest));

@@ -13,7 +13,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Digest } from "../../core/oci/digest.ts";
 import type { ErrorCode } from "../../core/oci/errors.ts";
 import { MediaType } from "../../core/oci/media-types.ts";
-import { ociImage, OciLayout, type WrittenImage } from "../helpers/images.ts";
 import {
   answerOf,
   expectOciError,
@@ -24,6 +23,8 @@ import {
   withQuery,
   type Answer,
 } from "../helpers/oci.ts";
+import { anImage } from "../helpers/images/builder.ts";
+import { OciLayout, writeImage, type WrittenImage } from "../helpers/images/layout.ts";
 import { rawRequest, type RawRequest, type RawResponse } from "../helpers/raw-http.ts";
 import * as skopeo from "../helpers/skopeo.ts";
 import { startRegistry, type Registry } from "../helpers/wrangler-dev.ts";
@@ -269,8 +270,8 @@ const CASES: Case[] = [
     status: 400,
     code: "DIGEST_INVALID",
   },
-  // A digest of an algorithm the registry does not compute is never 415 (issue 8). sha512 is one
-  // it computes: a blob nobody pushed under it is simply not there.
+  // A digest of an algorithm the registry does not compute is 400 DIGEST_INVALID, never 415, which is
+  // about request bodies. sha512 is one it computes: a blob nobody pushed under it is simply not there.
   {
     name: "sha512 blob digest",
     send: () => req(`/v2/${INTACT}/blobs/${SHA512}`),
@@ -858,7 +859,7 @@ describe("bad input never breaks the registry", () => {
       // npm start: nothing stands between the socket and the Worker, so every answer, to a body cut
       // short too, is the Worker's own. (wrangler dev's proxy answers those itself, with a 500.)
       startRegistry({ launcher: "npm start" }),
-      ociImage().platforms(["linux/amd64"]).randomLayers(2, 200_000).tag("v1").write(join(work, "src")),
+      writeImage(join(work, "src"), anImage().platforms(["linux/amd64"]).randomLayers(2, 200_000), "v1"),
     ]);
     await skopeo.copy(image.ref, `docker://${registry.host}/${INTACT}:v1`, { preserveDigests: true });
     // SCRATCH exists as a repository (so "unknown blob" rows are about blobs, not the repository).

@@ -7,8 +7,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { anImage } from "../helpers/images/builder.ts";
+import { writeImage, type WrittenImage } from "../helpers/images/layout.ts";
+import { formatPlatform } from "../helpers/images/platform.ts";
 import { startContainerd, type Containerd } from "../helpers/containerd.ts";
-import { formatPlatform, ociImage, type WrittenImage } from "../helpers/images.ts";
 import * as skopeo from "../helpers/skopeo.ts";
 import { startRegistry, type Registry } from "../helpers/wrangler-dev.ts";
 
@@ -23,12 +25,14 @@ describe("containerd pulls from wrangler dev", () => {
     [registry, containerd, image] = await Promise.all([
       startRegistry(),
       startContainerd(),
-      ociImage()
-        .platforms(["linux/amd64", "linux/arm64"])
-        .randomLayers(2, 500_000)
-        .layer([{ path: "etc/motd", content: "shared by both platforms\n" }])
-        .tag("v1")
-        .write(join(work, "src")),
+      writeImage(
+        join(work, "src"),
+        anImage()
+          .platforms(["linux/amd64", "linux/arm64"])
+          .randomLayers(2, 500_000)
+          .layer([{ path: "etc/motd", content: "shared by both platforms\n" }]),
+        "v1",
+      ),
     ]);
     await skopeo.copy(image.ref, `docker://${registry.host}/e2e/edge:v1`, { all: true, preserveDigests: true });
   });
@@ -49,7 +53,7 @@ describe("containerd pulls from wrangler dev", () => {
 
       const fetched = await containerd.contentDigests();
       const wanted = [
-        image.top.digest,
+        image.digest,
         expected.manifest.digest,
         expected.config.digest,
         ...expected.layers.map((l) => l.descriptor.digest),

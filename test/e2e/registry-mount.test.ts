@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Digest } from "../../core/oci/digest.ts";
-import { layoutTop, ociImage, OciLayout, type WrittenImage } from "../helpers/images.ts";
+import { anImage } from "../helpers/images/builder.ts";
+import { layoutTop, OciLayout, writeImage, type WrittenImage } from "../helpers/images/layout.ts";
 import { pushBlob, sha256Of } from "../helpers/oci.ts";
 import * as skopeo from "../helpers/skopeo.ts";
 import { startRegistry, type Registry } from "../helpers/wrangler-dev.ts";
@@ -52,11 +53,11 @@ describe("cross-repository copy mounts instead of re-uploading", () => {
     work = await mkdtemp(join(tmpdir(), "2dfs-e2e-mount-"));
     [registry, image] = await Promise.all([
       startRegistry(),
-      ociImage()
-        .platforms(["linux/amd64", "linux/arm64"])
-        .randomLayers(3, 1_000_000)
-        .tag("v1")
-        .write(join(work, "src")),
+      writeImage(
+        join(work, "src"),
+        anImage().platforms(["linux/amd64", "linux/arm64"]).randomLayers(3, 1_000_000),
+        "v1",
+      ),
     ]);
     await skopeo.copy(image.ref, `docker://${registry.host}/e2e/source:v1`, { all: true, preserveDigests: true });
   });
@@ -95,7 +96,7 @@ describe("cross-repository copy mounts instead of re-uploading", () => {
   it("serves the mounted copy byte for byte", async () => {
     const out = join(work, "out");
     await skopeo.copy(`docker://${registry.host}/e2e/mirror:v1`, `oci:${out}:v1`, { all: true, preserveDigests: true });
-    expect((await layoutTop(out, "v1")).digest).toBe(image.top.digest);
+    expect((await layoutTop(out, "v1")).digest).toBe(image.digest);
     const src = new OciLayout(image.dir);
     const back = new OciLayout(out);
     expect(await back.blobDigests()).toEqual(image.digests);

@@ -8,7 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MediaType } from "../../core/oci/media-types.ts";
-import { layoutTop, ociImage, OciLayout, type WrittenImage } from "../helpers/images.ts";
+import { anImage } from "../helpers/images/builder.ts";
+import { layoutTop, OciLayout, writeImage, type WrittenImage } from "../helpers/images/layout.ts";
 import { expectOciError, answerOf } from "../helpers/oci.ts";
 import * as skopeo from "../helpers/skopeo.ts";
 import { startRegistry, type Registry } from "../helpers/wrangler-dev.ts";
@@ -30,13 +31,15 @@ describe("skopeo round trip through wrangler dev", () => {
     work = await mkdtemp(join(tmpdir(), "2dfs-e2e-skopeo-"));
     [registry, image] = await Promise.all([
       startRegistry(),
-      ociImage()
-        .platforms(["linux/amd64", "linux/arm64"])
-        .randomLayers(3, 1_500_000)
-        .manifestAnnotations({ "org.opencontainers.image.title": "e2e round trip" })
-        .indexAnnotations({ "org.opencontainers.image.description": "two platforms, three layers each" })
-        .tag("v1")
-        .write(join(work, "src")),
+      writeImage(
+        join(work, "src"),
+        anImage()
+          .platforms(["linux/amd64", "linux/arm64"])
+          .randomLayers(3, 1_500_000)
+          .manifestAnnotations({ "org.opencontainers.image.title": "e2e round trip" })
+          .indexAnnotations({ "org.opencontainers.image.description": "two platforms, three layers each" }),
+        "v1",
+      ),
     ]);
     repo = `docker://${registry.host}/e2e/roundtrip`;
   });
@@ -51,7 +54,7 @@ describe("skopeo round trip through wrangler dev", () => {
     const out = join(work, "out");
     await skopeo.copy(`${repo}:v1`, `oci:${out}:v1`, { all: true, preserveDigests: true });
 
-    expect((await layoutTop(out, "v1")).digest).toBe(image.top.digest);
+    expect((await layoutTop(out, "v1")).digest).toBe(image.digest);
     const src = new OciLayout(image.dir);
     const back = new OciLayout(out);
     expect(await back.blobDigests()).toEqual(image.digests);
@@ -62,7 +65,7 @@ describe("skopeo round trip through wrangler dev", () => {
 
   it("serves every blob and manifest byte for byte, with its length, even to a client that accepts gzip", async () => {
     const src = new OciLayout(image.dir);
-    const manifests = new Set([image.top.digest, ...image.platforms.map((p) => p.manifest.digest)]);
+    const manifests = new Set([image.digest, ...image.platforms.map((p) => p.manifest.digest)]);
     for (const digest of image.digests) {
       const kind = manifests.has(digest) ? "manifests" : "blobs";
       const res = await fetch(`${registry.url}/v2/e2e/roundtrip/${kind}/${digest}`, {
@@ -80,12 +83,12 @@ describe("skopeo round trip through wrangler dev", () => {
   it("inspects the image: --raw is the pushed index, and each platform resolves to its manifest and config", async () => {
     const src = new OciLayout(image.dir);
     const raw = await skopeo.inspectRaw(`${repo}:v1`);
-    expect(raw.equals(await src.readBlob(image.top.digest))).toBe(true);
+    expect(raw.equals(await src.readBlob(image.digest))).toBe(true);
 
     const info = await skopeo.inspect(`${repo}:v1`);
     const amd64 = image.platforms.find((p) => p.platform.architecture === "amd64")!;
     expect(info.Name).toBe(`${registry.host}/e2e/roundtrip`);
-    expect(info.Digest).toBe(image.top.digest);
+    expect(info.Digest).toBe(image.digest);
     expect(info.Os).toBe("linux");
     expect(info.Architecture).toBe("amd64");
     expect(info.Layers).toEqual(amd64.layers.map((l) => l.descriptor.digest));
@@ -105,7 +108,7 @@ describe("skopeo round trip through wrangler dev", () => {
 
   it("deletes: the manifest is gone by tag and by digest", async () => {
     await skopeo.deleteImage(`${repo}:v1`);
-    for (const ref of ["v1", "v2", "latest", image.top.digest]) {
+    for (const ref of ["v1", "v2", "latest", image.digest]) {
       const res = await fetch(`${registry.url}/v2/e2e/roundtrip/manifests/${ref}`, {
         headers: { Accept: ALL_MANIFESTS },
       });
@@ -115,11 +118,11 @@ describe("skopeo round trip through wrangler dev", () => {
   });
 
   it("stores and serves a Docker v2s2 image", async () => {
-    const single = await ociImage()
-      .platforms(["linux/amd64"])
-      .randomLayers(2, 300_000)
-      .tag("d1")
-      .write(join(work, "docker-src"));
+    const single = await writeImage(
+      join(work, "docker-src"),
+      anImage().platforms(["linux/amd64"]).randomLayers(2, 300_000),
+      "d1",
+    );
     await skopeo.copy(single.ref, `docker://${registry.host}/e2e/docker:v1`, { format: "v2s2" });
     const raw = JSON.parse((await skopeo.inspectRaw(`docker://${registry.host}/e2e/docker:v1`)).toString()) as {
       mediaType: string;

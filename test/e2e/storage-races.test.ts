@@ -1,8 +1,9 @@
 /**
  * Concurrent clients racing on the same upload or the same bytes, against the registry as users
- * run it (`wrangler dev`, local R2), with blobs over one 10 MiB part (issue 8, "What was seen"
- * 1-4). Each race is run for several rounds, and every round is judged: a round that breaks an
- * invariant is reported with the statuses it saw, and the test fails at the end with all of them.
+ * run it (`wrangler dev`, local R2), with blobs over one 10 MiB part: the four races of
+ * docs/storage.md, "Races that were seen". Each race is run for several rounds, and every round
+ * is judged: a round that breaks an invariant is reported with the statuses it saw, and the test
+ * fails at the end with all of them.
  *
  *   1. PUT closing a streamed upload vs DELETE of the same session: a 201 means the blob reads
  *      back intact, and the same bytes pushed later by another repository pull intact.

@@ -12,9 +12,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { anImage } from "../helpers/images/builder.ts";
+import { writeImage, type WrittenImage } from "../helpers/images/layout.ts";
+import { overHttp, push } from "../helpers/images/push.ts";
 import { startBrowser, type Browser, type WatchedPage } from "../helpers/browser.ts";
 import { REPO_ROOT, run } from "../helpers/process.ts";
-import { pushTdfsImage, tdfsImage, type BuiltTdfsImage } from "../helpers/tdfs.ts";
 import { startRegistry, type Registry } from "../helpers/wrangler-dev.ts";
 
 const PUBLIC = "public/model";
@@ -27,21 +29,33 @@ describe("the web view with token auth, in chromium", () => {
   let registry: Registry;
   let browser: Browser;
   let work: string;
-  let privateImage: BuiltTdfsImage;
+  let privateImage: WrittenImage;
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), "2dfs-e2e-ui-auth-"));
     const persistDir = join(work, "state");
     let open: Registry;
-    let publicImage: BuiltTdfsImage;
+    let publicImage: WrittenImage;
     [open, publicImage, privateImage] = await Promise.all([
       startRegistry({ persistDir, vars: { AUTH_MODE: "none" } }),
-      tdfsImage().name(PUBLIC).grid(1, 2).write(join(work, "public")),
-      tdfsImage().name(PRIVATE).grid(2, 2).write(join(work, "private")),
+      writeImage(
+        join(work, "public"),
+        anImage()
+          .randomLayers(2, 32 * 1024)
+          .name(PUBLIC)
+          .grid(1, 2),
+      ),
+      writeImage(
+        join(work, "private"),
+        anImage()
+          .randomLayers(2, 32 * 1024)
+          .name(PRIVATE)
+          .grid(2, 2),
+      ),
     ]);
     try {
-      await pushTdfsImage(open.url, PUBLIC, "v1", publicImage);
-      await pushTdfsImage(open.url, PRIVATE, "v1", privateImage);
+      await push(overHttp(open.url), PUBLIC, publicImage, "v1");
+      await push(overHttp(open.url), PRIVATE, privateImage, "v1");
     } finally {
       await open.stop();
     }

@@ -7,29 +7,22 @@
  * v1 -> v2, and shows that an image whose annotations and partition names carry markup runs no
  * script. Every page must leave the console without errors.
  */
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Digest } from "../../core/oci/digest.ts";
-import type { ImageIndex } from "../../core/oci/manifest.ts";
-import { MediaType } from "../../core/oci/media-types.ts";
+import { MediaType, type Compression } from "../../core/oci/media-types.ts";
+import { anImage } from "../helpers/images/builder.ts";
+import { writeImage, type FileBlob, type WrittenImage } from "../helpers/images/layout.ts";
+import { overHttp, push } from "../helpers/images/push.ts";
+import { allotmentsAt, expectedFiles, platformOf, type Cell } from "../helpers/images/selection.ts";
+import type { BuiltPlatform } from "../helpers/images/types.ts";
 import { startBrowser, type Browser, type WatchedPage } from "../helpers/browser.ts";
 import { startContainerd } from "../helpers/containerd.ts";
-import { formatPlatform, ociImage } from "../helpers/images.ts";
 import { blobGets, logMark, requestsSince } from "../helpers/request-log.ts";
 import * as skopeo from "../helpers/skopeo.ts";
-import {
-  allotmentsAt,
-  expectedFiles,
-  fieldTextOf,
-  pushTdfsImage,
-  tdfsImage,
-  type BuiltTdfsImage,
-  type BuiltTdfsPlatform,
-  type Cell,
-} from "../helpers/tdfs.ts";
 import { startRegistry, type Registry } from "../helpers/wrangler-dev.ts";
 
 const REPO = "e2e/model";
@@ -53,8 +46,8 @@ describe("the web view in chromium", () => {
   let registry: Registry;
   let browser: Browser;
   let work: string;
-  let v1: BuiltTdfsImage;
-  let v2: BuiltTdfsImage;
+  let v1: WrittenImage;
+  let v2: WrittenImage;
   const opened: WatchedPage[] = [];
 
   beforeAll(async () => {
@@ -62,20 +55,20 @@ describe("the web view in chromium", () => {
     [registry, browser, v1] = await Promise.all([
       startRegistry({ vars: { AUTH_MODE: "none" } }),
       startBrowser(),
-      tdfsImage()
-        .name(REPO)
-        .platforms(PLATFORMS)
-        .grid(3, 3)
-        .hole(1, 1)
-        .compression(0, 1, "none")
-        .compression(2, 0, "zstd")
-        .allotmentBytes(64 * 1024)
-        .partition("edge", "1.0.2.1")
-        .write(join(work, "model")),
+      writeImage(
+        join(work, "model"),
+        modelImage()
+          .randomLayers(2, 32 * 1024)
+          .grid(3, 3)
+          .hole(1, 1)
+          .allotment(0, 1, { compression: "none" })
+          .allotment(2, 0, { compression: "zstd" }),
+        "v1",
+      ),
     ]);
     v2 = await nextVersion(v1, CHANGED);
-    await pushTdfsImage(registry.url, REPO, "v1", v1);
-    await pushTdfsImage(registry.url, REPO, "v2", v2);
+    await push(overHttp(registry.url), REPO, v1, "v1");
+    await push(overHttp(registry.url), REPO, v2, "v2");
   });
 
   afterAll(async () => {
@@ -92,10 +85,8 @@ describe("the web view in chromium", () => {
     return w.page;
   }
 
-  const platformOf = (img: BuiltTdfsImage, platform: string): BuiltTdfsPlatform =>
-    img.platforms.find((p) => formatPlatform(p.platform) === platform)!;
-  const bytesOf = (p: BuiltTdfsPlatform, cells: readonly Cell[]): number =>
-    [...p.base.map((l) => l.descriptor.size), ...allotmentsAt(p, cells).map((a) => a.layer.descriptor.size)].reduce(
+  const bytesOf = (p: BuiltPlatform<FileBlob>, cells: readonly Cell[]): number =>
+    [...p.layers.map((l) => l.descriptor.size), ...allotmentsAt(p, cells).map((a) => a.layer.descriptor.size)].reduce(
       (a, b) => a + b,
       0,
     );
@@ -118,12 +109,7 @@ describe("the web view in chromium", () => {
     const size = Number(await v1Row.locator("td[data-bytes]").getAttribute("data-bytes"));
     const blobs = new Map<string, number>();
     for (const p of v1.platforms) {
-      for (const d of [
-        p.config,
-        p.field,
-        ...p.base.map((l) => l.descriptor),
-        ...p.allotments.map((a) => a.layer.descriptor),
-      ]) {
+      for (const d of [p.config, p.field!, ...p.layers, ...p.allotments.map((a) => a.layer)]) {
         blobs.set(d.digest, d.size);
       }
     }
@@ -283,7 +269,7 @@ describe("the web view in chromium", () => {
       await runShownCtr(containerd.ctr, shown);
       const fetched = blobGets(await requestsSince(registry, mark), REPO) as Digest[];
       const layerSizes = new Map<string, number>(
-        [...amd64v2.base.map((l) => l.descriptor), ...amd64v2.allotments.map((a) => a.layer.descriptor)].map((d) => [
+        [...amd64v2.layers.map((l) => l.descriptor), ...amd64v2.allotments.map((a) => a.layer.descriptor)].map((d) => [
           d.digest,
           d.size,
         ]),
@@ -304,18 +290,21 @@ describe("the web view in chromium", () => {
   });
 
   it("escapes what an image says: markup in annotations and partition names runs no script", async () => {
-    const img = await tdfsImage()
-      .name(HOSTILE_NAME)
-      .grid(1, 2)
-      .partition(HOSTILE_PARTITION, "0.0.0.0")
-      .partition("evil", HOSTILE_VALUE)
-      .write(join(work, "hostile"));
-    await pushTdfsImage(registry.url, "e2e/hostile", "v1", img);
-    const plain = await ociImage()
-      .randomLayers(2, 10_000)
-      .tag("v1")
-      .manifestAnnotations({ "org.example.note": HOSTILE_VALUE })
-      .write(join(work, "plain"));
+    const img = await writeImage(
+      join(work, "hostile"),
+      anImage()
+        .randomLayers(2, 32 * 1024)
+        .name(HOSTILE_NAME)
+        .grid(1, 2)
+        .partition(HOSTILE_PARTITION, "0.0.0.0")
+        .partition("evil", HOSTILE_VALUE),
+    );
+    await push(overHttp(registry.url), "e2e/hostile", img, "v1");
+    const plain = await writeImage(
+      join(work, "plain"),
+      anImage().randomLayers(2, 10_000).manifestAnnotations({ "org.example.note": HOSTILE_VALUE }),
+      "v1",
+    );
     await skopeo.copy(plain.ref, `docker://${registry.host}/e2e/plain:v1`);
 
     for (const path of ["/ui/", "/ui/e2e/hostile", "/ui/e2e/hostile:v1", "/ui/e2e/plain:v1"]) {
@@ -356,11 +345,16 @@ describe("the web view in chromium", () => {
   });
 
   it("shows a field past 100 × 100 a window at a time; the selection counts cells off screen", async () => {
-    const builder = tdfsImage().name("e2e/far").grid(151, 121).allotmentBytes(16);
-    for (let r = 0; r < 151; r++)
-      for (let c = 0; c < 121; c++) if (!(r === 0 && c === 0) && !(r === 150 && c === 120)) builder.hole(r, c);
-    const far = await builder.write(join(work, "far"));
-    await pushTdfsImage(registry.url, "e2e/far", "v1", far);
+    const far = await writeImage(
+      join(work, "far"),
+      anImage()
+        .randomLayers(2, 32 * 1024)
+        .name("e2e/far")
+        .allotment(0, 0)
+        .allotment(150, 120)
+        .allotmentBytes(16),
+    );
+    await push(overHttp(registry.url), "e2e/far", far, "v1");
     const page = await open("/ui/e2e/far:v1");
     expect(await page.locator("section.platform-field td[data-r]").count()).toBe(100 * 100);
     await drag(page, "0.0", "99.99");
@@ -383,10 +377,13 @@ describe("the web view in chromium", () => {
 
   it("keeps a 64 × 64 field usable: the page loads, and a drag over all of it selects every allotment", async () => {
     // 64 x 64 cells, sparse (first row, first column and the diagonal), so that pushing it stays quick.
-    const builder = tdfsImage().name("e2e/big").grid(64, 64).allotmentBytes(16);
-    for (let r = 1; r < 64; r++) for (let c = 1; c < 64; c++) if (r !== c) builder.hole(r, c);
-    const big = await builder.write(join(work, "big"));
-    await pushTdfsImage(registry.url, "e2e/big", "v1", big);
+    const builder = anImage()
+      .randomLayers(2, 32 * 1024)
+      .name("e2e/big")
+      .allotmentBytes(16);
+    for (let i = 0; i < 64; i++) builder.allotment(0, i).allotment(i, 0).allotment(i, i);
+    const big = await writeImage(join(work, "big"), builder);
+    await push(overHttp(registry.url), "e2e/big", big, "v1");
     const started = Date.now();
     const page = await open("/ui/e2e/big:v1");
     expect(await page.locator("section.platform-field td[data-r]").count()).toBe(64 * 64);
@@ -449,45 +446,28 @@ async function runShownCtr(ctr: (args: readonly string[]) => Promise<unknown>, s
   await ctr([image!, pull!, "--snapshotter", "native", ...rest]);
 }
 
+/** The model image of these tests, less its allotments. */
+function modelImage() {
+  return anImage()
+    .platforms(PLATFORMS)
+    .name(REPO)
+    .partition("edge", "1.0.2.1")
+    .allotmentBytes(64 * 1024);
+}
+
 /** v2 of an image: the same base and allotments, except new allotments at `changed` (same compression). */
-async function nextVersion(v1: BuiltTdfsImage, changed: readonly Cell[]): Promise<BuiltTdfsImage> {
-  const layout = v1.layout;
-  const isChanged = (r: number, c: number): boolean => changed.some(([cr, cc]) => cr === r && cc === c);
-  const platforms: BuiltTdfsPlatform[] = [];
-  for (const p of v1.platforms) {
-    const allotments = await Promise.all(
-      p.allotments.map(async (a) =>
-        isChanged(a.row, a.col)
-          ? {
-              ...a,
-              layer: await layout.writeLayer(
-                [
-                  { path: `model/part-${a.row}-${a.col}.bin`, random: 64 * 1024 },
-                  { path: `model/${p.slug}/cell-${a.row}-${a.col}.txt`, content: `v2 of (${a.row},${a.col})\n` },
-                ],
-                { compression: "gzip", level: 0 },
-              ),
-            }
-          : a,
-      ),
-    );
-    const field = await layout.writeBytes(fieldTextOf(allotments), MediaType.TdfsField);
-    const manifest = await layout.writeJson(
-      {
-        schemaVersion: 2,
-        mediaType: MediaType.OciManifest,
-        config: p.config,
-        layers: [...p.base.map((l) => l.descriptor), field],
-        annotations: { "org.example.platform": p.slug },
-      },
-      MediaType.OciManifest,
-    );
-    platforms.push({ ...p, allotments, field, manifest });
+async function nextVersion(v1: WrittenImage, changed: readonly Cell[]): Promise<WrittenImage> {
+  const isChanged = (a: { row: number; col: number }): boolean => changed.some(([r, c]) => r === a.row && c === a.col);
+  const builder = modelImage()
+    .layersFrom((platform) => platformOf(v1, platform).layers)
+    .allotmentsFrom((platform) => platformOf(v1, platform).allotments.filter((a) => !isChanged(a)));
+  for (const a of v1.platforms[0]!.allotments.filter(isChanged)) {
+    builder.allotment(a.row, a.col, { compression: compressionOf(a.layer.descriptor.mediaType) });
   }
-  const old = JSON.parse(await readFile(layout.blobPath(v1.index.digest), "utf8")) as ImageIndex;
-  const index = await layout.writeJson(
-    { ...old, manifests: platforms.map((p) => ({ ...p.manifest, platform: p.platform })) },
-    MediaType.OciIndex,
-  );
-  return { layout, platforms, index };
+  return writeImage(v1.layout, builder, "v2");
+}
+
+function compressionOf(mediaType: string): Compression {
+  if (mediaType === MediaType.OciLayerZstd) return "zstd";
+  return mediaType === MediaType.OciLayerTar ? "none" : "gzip";
 }

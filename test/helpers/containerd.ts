@@ -11,7 +11,7 @@ import { join, relative } from "node:path";
 import type { Digest } from "../../core/oci/digest.ts";
 import type { ImageIndex, ImageManifest } from "../../core/oci/manifest.ts";
 import { isIndexMediaType } from "../../core/oci/media-types.ts";
-import { parsePlatform } from "./images.ts";
+import { parsePlatform } from "./images/platform.ts";
 import { REPO_ROOT, run, type RunResult } from "./process.ts";
 
 const SCRIPT = join(REPO_ROOT, "scripts", "containerd-sandbox.sh");

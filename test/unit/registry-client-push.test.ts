@@ -19,13 +19,14 @@ import { parseImageRef } from "../../builder-cli/src/registry/ref.ts";
 import { SourceError } from "../../builder-cli/src/registry/retry.ts";
 import { copyImage } from "../../builder-cli/src/export/copy.ts";
 import { RegistrySource } from "../../builder-cli/src/store/registry-source.ts";
-import { ociImage, OciLayout, type WrittenImage } from "../helpers/images.ts";
 import {
   startPeerRegistry,
   startPeerRegistryWithAuth,
   type AuthPeerRegistry,
   type PeerRegistry,
 } from "../helpers/peer-registry.ts";
+import { anImage } from "../helpers/images/builder.ts";
+import { OciLayout, writeImage, type WrittenImage } from "../helpers/images/layout.ts";
 import { startRecordingProxy, type RecordingProxy, type SeenRequest } from "../helpers/recording-proxy.ts";
 import { inspect, inspectRaw, listTags } from "../helpers/skopeo.ts";
 
@@ -82,12 +83,12 @@ async function toPush(img: WrittenImage, tag?: string): Promise<ImageToPush> {
   const blobs: BlobSource[] = [];
   const manifests: ManifestToPush[] = [];
   for (const p of img.platforms) {
-    for (const d of [...p.layers.map((l) => l.descriptor), p.config])
+    for (const d of [...p.layers.map((l) => l.descriptor), p.config.descriptor])
       blobs.push(fileBlob(layout.blobPath(d.digest), d));
-    manifests.push({ ...p.manifest, bytes: await layout.readBlob(p.manifest.digest) });
+    manifests.push({ ...p.manifest.descriptor, bytes: await layout.readBlob(p.manifest.digest) });
   }
-  if (img.top.digest !== img.platforms[0]!.manifest.digest) {
-    manifests.push({ ...img.top, bytes: await layout.readBlob(img.top.digest) });
+  if (img.digest !== img.platforms[0]!.manifest.digest) {
+    manifests.push({ ...img.descriptor, bytes: await layout.readBlob(img.digest) });
   }
   return tag === undefined ? { blobs, manifests } : { tag, blobs, manifests };
 }
@@ -127,12 +128,11 @@ function expectContiguousChunks(seen: readonly SeenRequest[], from: number, size
 async function bigImage(
   name: string,
 ): Promise<{ img: WrittenImage; push: ImageToPush; layer: BlobSource; path: string }> {
-  const img = await ociImage()
-    .compression("none")
-    .randomLayers(1, 30_000_000)
-    .index(false)
-    .tag(name)
-    .write(join(work, name));
+  const img = await writeImage(
+    join(work, name),
+    anImage().compression("none").randomLayers(1, 30_000_000).index(false),
+    name,
+  );
   const push = await toPush(img, "v1");
   const layer = push.blobs[0]!;
   return { img, push, layer, path: new OciLayout(img.dir).blobPath(layer.digest as `sha256:${string}`) };
@@ -142,7 +142,7 @@ describe("pushing to the distribution registry", () => {
   let small: WrittenImage;
 
   it("pushes an index with two layers that skopeo reads byte for byte", async () => {
-    small = await ociImage().randomLayers(2, 300_000).index(true).tag("v1").write(join(work, "small"));
+    small = await writeImage(join(work, "small"), anImage().randomLayers(2, 300_000).index(true), "v1");
     const image = await toPush(small, "v1");
     const events: PushEvent[] = [];
     const report = await client({ events }).pushImage("tdfs/small", image);
@@ -152,7 +152,7 @@ describe("pushing to the distribution registry", () => {
       blobsSkipped: 0,
       blobsMounted: 0,
       blobsUploaded: 3,
-      digest: small.top.digest,
+      digest: small.digest,
     });
     expect(report.bytesUploaded).toBeGreaterThanOrEqual(image.blobs.reduce((n, b) => n + b.size, 0));
     // Children by digest, the root by its tag; nothing else is tagged.
@@ -162,7 +162,7 @@ describe("pushing to the distribution registry", () => {
     ]);
 
     const ref = `docker://${peer.host}/tdfs/small:v1`;
-    expect(await inspectRaw(ref)).toEqual(await readFile(new OciLayout(small.dir).blobPath(small.top.digest)));
+    expect(await inspectRaw(ref)).toEqual(await readFile(new OciLayout(small.dir).blobPath(small.digest)));
     const info = await inspect(ref);
     expect(info.Layers).toEqual(small.platforms[0]!.layers.map((l) => l.descriptor.digest));
     expect(await listTags(`docker://${peer.host}/tdfs/small`)).toEqual(["v1"]);
@@ -172,7 +172,7 @@ describe("pushing to the distribution registry", () => {
     expect(index).toEqual({
       bytes: new Uint8Array(image.manifests[1]!.bytes),
       mediaType: MediaType.OciIndex,
-      digest: small.top.digest,
+      digest: small.digest,
     });
     const child = await c.getManifest("tdfs/small", small.platforms[0]!.manifest.digest);
     expect(Buffer.from(child.bytes)).toEqual(Buffer.from(image.manifests[0]!.bytes));
@@ -226,7 +226,7 @@ describe("pushing to the distribution registry", () => {
   });
 
   it("uploads when the repositories the index names lack a blob, and forgets them", async () => {
-    const img = await ociImage().randomLayers(1, 200_000).index(false).tag("v1").write(join(work, "stale"));
+    const img = await writeImage(join(work, "stale"), anImage().randomLayers(1, 200_000).index(false), "v1");
     const image = await toPush(img, "v1");
     const locations = await BlobLocations.open(join(work, "stale-locations"), proxy.host);
     for (const b of image.blobs) {
@@ -252,11 +252,11 @@ describe("pushing to the distribution registry", () => {
   });
 
   it("copy counts exactly the blobs of the platforms it copies, each once", async () => {
-    const multi = await ociImage()
-      .platforms(["linux/amd64", "linux/arm64"])
-      .randomLayers(1, 150_000)
-      .tag("v1")
-      .write(join(work, "multi"));
+    const multi = await writeImage(
+      join(work, "multi"),
+      anImage().platforms(["linux/amd64", "linux/arm64"]).randomLayers(1, 150_000),
+      "v1",
+    );
     await client().pushImage("tdfs/multi-src", await toPush(multi, "v1"));
     proxy.seen.length = 0;
     const cache = process.env.XDG_CACHE_HOME;
@@ -269,7 +269,7 @@ describe("pushing to the distribution registry", () => {
       );
       const blobs = multi.platforms.flatMap((p) => [p.config, ...p.layers.map((l) => l.descriptor)]);
       const unique = new Map(blobs.map((b) => [b.digest, b.size]));
-      expect(report).toMatchObject({ digest: multi.top.digest, blobsTotal: unique.size, blobsUploaded: unique.size });
+      expect(report).toMatchObject({ digest: multi.digest, blobsTotal: unique.size, blobsUploaded: unique.size });
       const bytes = [...unique.values()].reduce((n, b) => n + b, 0);
       const done = events.filter((e) => e.type === "blob-done");
       expect(done.map((e) => e.digest).sort()).toEqual([...unique.keys()].sort());
@@ -289,7 +289,7 @@ describe("pushing to the distribution registry", () => {
   it("pushes by digest alone when there is no tag", async () => {
     const image = await toPush(small);
     await client().pushImage("tdfs/untagged", image);
-    expect((await client().getManifest("tdfs/untagged", small.top.digest)).digest).toBe(small.top.digest);
+    expect((await client().getManifest("tdfs/untagged", small.digest)).digest).toBe(small.digest);
     await expect(client().getManifest("tdfs/untagged", "latest")).rejects.toThrow(/404 MANIFEST_UNKNOWN/);
   });
 
@@ -421,7 +421,7 @@ describe("pushing to a registry behind htpasswd Basic auth", () => {
   let img: WrittenImage;
   beforeAll(async () => {
     secured = await startPeerRegistryWithAuth({ pusher: "s3cret-pw" });
-    img = await ociImage().randomLayers(1, 100_000).tag("v1").write(join(work, "authed"));
+    img = await writeImage(join(work, "authed"), anImage().randomLayers(1, 100_000), "v1");
   });
   afterAll(() => secured?.stop());
 
@@ -449,7 +449,7 @@ describe("pushing to a registry behind htpasswd Basic auth", () => {
       /requires a username and password/,
     );
     const wrong = await at({ username: "pusher", password: "not-it" })
-      .blobExists("tdfs/authed", img.top.digest)
+      .blobExists("tdfs/authed", img.digest)
       .catch((e: unknown) => e);
     expect(wrong).toBeInstanceOf(AuthError);
     expect(String(wrong)).toMatch(/refused the credentials/);

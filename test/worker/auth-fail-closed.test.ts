@@ -6,8 +6,9 @@
  * storage.
  */
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { anImage } from "../helpers/images/builder.ts";
+import type { BuiltManifest } from "../helpers/images/types.ts";
 import { digestOf, randomBytes } from "./helpers/bytes.ts";
-import { anImage, type BuiltManifest } from "./helpers/images.ts";
 import { basic, errorCodeOf, usersWithPasswords, workerWith, type Call } from "./auth-support.ts";
 
 const RUN = `closed${crypto.randomUUID().slice(0, 6)}`;
@@ -22,7 +23,7 @@ let config: string;
 const NO_SECRETS = { AUTH_MODE: "token", AUTH_CONFIG: undefined, TOKEN_SIGNING_KEY: undefined };
 
 beforeAll(async () => {
-  image = await anImage().withRandomLayers(1).build();
+  image = await anImage().randomLayers(1).build();
   for (const b of image.blobs) {
     const res = await open(`/v2/${REPO}/blobs/uploads/?digest=${b.descriptor.digest}`, {
       method: "POST",

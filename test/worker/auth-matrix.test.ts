@@ -12,8 +12,9 @@
  */
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
+import { anImage } from "../helpers/images/builder.ts";
+import type { BuiltManifest } from "../helpers/images/types.ts";
 import { randomBytes, digestOf } from "./helpers/bytes.ts";
-import { anImage, type BuiltManifest } from "./helpers/images.ts";
 import {
   basic,
   bearer,
@@ -245,7 +246,7 @@ beforeAll(async () => {
     }),
   });
   for (const repo of REPOS) {
-    const image = await anImage().withRandomLayers(1).build();
+    const image = await anImage().randomLayers(1).build();
     for (const b of image.blobs) await pushBlob(repo, b.bytes);
     await expectOk(
       open(`/v2/${repo}/manifests/v1`, {

@@ -1,6 +1,6 @@
 /** The pieces under the token flow: patterns, rules, configuration checks and password hashes. */
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { authConfigSchema } from "../../worker/auth/config.ts";
+import { authConfigSchema } from "../../worker/auth/config-schema.ts";
 import { compileRepoPattern } from "../../worker/auth/glob.ts";
 import { hashPassword, parsePasswordHash, verifyPassword, type PasswordHash } from "../../worker/auth/password.ts";
 import { ANONYMOUS, Policy } from "../../worker/auth/policy.ts";

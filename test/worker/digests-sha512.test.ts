@@ -12,9 +12,19 @@ import { MediaType } from "../../core/oci/media-types.ts";
 import { collect } from "../../worker/gc/collector.ts";
 import { DEFAULTS } from "../../worker/config.ts";
 import { keys } from "../../worker/storage/keys.ts";
+import { anImage } from "../helpers/images/builder.ts";
+import type { BuiltImage } from "../helpers/images/types.ts";
 import { digestOf, randomBytes, streamOf, utf8 } from "./helpers/bytes.ts";
-import { anImage } from "./helpers/images.ts";
-import { bytesOf, call, expectOciError, expectStatus, registry, uniqueRepo, withParams } from "./helpers/registry.ts";
+import {
+  bytesOf,
+  call,
+  expectOciError,
+  expectStatus,
+  registry,
+  uniqueRepo,
+  withParams,
+  worker,
+} from "./helpers/registry.ts";
 import { blobObjects, isLinked, uploadLeftovers } from "./helpers/storage.ts";
 
 const sha512 = (bytes: Uint8Array): Promise<Digest> => digestWith("sha512", bytes);
@@ -233,32 +243,12 @@ describe("sha512 blob reads, mounts and deletes", () => {
   });
 });
 
-/** An OCI image manifest over sha512 config and layer blobs, pushed to `repo`. */
-async function sha512Image(
-  repo: string,
-): Promise<{ bytes: Uint8Array; blobs: { digest: Digest; bytes: Uint8Array }[] }> {
-  // A config of its own per image, so that two images share no blob.
-  const config = utf8(
-    JSON.stringify({
-      architecture: "amd64",
-      os: "linux",
-      rootfs: { type: "layers", diff_ids: [] },
-      config: { Labels: { id: crypto.randomUUID() } },
-    }),
-  );
-  const layer = randomBytes(3000);
-  const blobs = [
-    { digest: await pushSha512(repo, config), bytes: config },
-    { digest: await pushSha512(repo, layer), bytes: layer },
-  ];
-  const manifest = {
-    schemaVersion: 2,
-    mediaType: MediaType.OciManifest,
-    config: { mediaType: MediaType.OciConfig, digest: blobs[0]!.digest, size: config.byteLength },
-    layers: [{ mediaType: MediaType.OciLayerGzip, digest: blobs[1]!.digest, size: layer.byteLength }],
-  };
-  // Unusual indentation: a registry that re-encoded the manifest would change its digest.
-  return { bytes: utf8(JSON.stringify(manifest, null, 5)), blobs };
+/** An OCI image manifest over sha512 config and layer blobs, whose blobs are pushed to `repo`. */
+async function sha512Image(repo: string): Promise<BuiltImage> {
+  // The builder gives each image a config of its own, so that two images share no blob.
+  const img = await anImage().digestAlgorithm("sha512").randomLayers(1, 3000).build();
+  for (const b of img.blobs) expect(await pushSha512(repo, b.bytes)).toBe(b.digest);
+  return img;
 }
 
 describe("sha512 manifests", () => {
@@ -296,7 +286,7 @@ describe("sha512 manifests", () => {
     const img = await sha512Image(repo);
     const subject = { mediaType: MediaType.OciManifest, digest: await sha512(img.bytes), size: img.bytes.byteLength };
     await expectStatus(await registry.putManifest(repo, subject.digest, img.bytes, MediaType.OciManifest), 201);
-    const sbom = await anImage().withArtifactType("application/vnd.example.sbom").withSubject(subject).pushTo(repo);
+    const sbom = await anImage().artifactType("application/vnd.example.sbom").subject(subject).pushTo(worker, repo);
     const res = await call(`/v2/${repo}/referrers/${subject.digest}`);
     await expectStatus(res, 200);
     const index = (await res.json()) as { manifests: { digest: string; artifactType?: string }[] };

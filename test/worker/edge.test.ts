@@ -16,15 +16,15 @@ import { keys } from "../../worker/storage/keys.ts";
 import { createStore } from "../../worker/storage/store.ts";
 import { basic, usersWithPasswords, workerWith, type Call } from "./auth-support.ts";
 import { ORIGIN } from "./helpers/registry.ts";
-import { pushTdfsImage, type PushedImage } from "./helpers/tdfs-image.ts";
+import { anImage } from "../helpers/images/builder.ts";
+import type { BuiltImage } from "../helpers/images/types.ts";
+import { worker } from "./helpers/registry.ts";
 
 const ACCEPT = [MediaType.OciIndex, MediaType.OciManifest].join(", ");
-const CELLS = [
-  { row: 0, col: 0, kind: "gzip" },
-  { row: 0, col: 1, kind: "gzip" },
-  { row: 1, col: 0, kind: "gzip" },
-  { row: 1, col: 1, kind: "tar" },
-] as const;
+/** A 2x2 field over two base layers, one allotment a plain tar. */
+function pushImage(repo: string, tag = "v1"): Promise<BuiltImage> {
+  return anImage().randomLayers(2, 4096).grid(2, 2).allotment(1, 1, { compression: "none" }).pushTo(worker, repo, tag);
+}
 // Long enough to outlast the cache fill, which takes the test runtime up to 30 s per blob.
 const EDGE = { DEBUG_TIMING: "1", TAG_TTL_SECONDS: "300", EDGE_TTL_SECONDS: "300" };
 
@@ -64,10 +64,10 @@ async function pullPartition(call: Call, repo: string, tag: string): Promise<Cou
 const total = (rs: Counted[], what: "r2" | "kv"): number => rs.reduce((n, r) => n + r[what], 0);
 
 describe("warm pulls and polls at the edge", () => {
-  let img: PushedImage;
+  let img: BuiltImage;
   let edge: Call;
   beforeAll(async () => {
-    img = await pushTdfsImage({ repo: "edge/model", tag: "v1", cells: [...CELLS] });
+    img = await pushImage("edge/model");
     edge = workerWith(EDGE);
   });
 
@@ -96,8 +96,8 @@ describe("warm pulls and polls at the edge", () => {
 
   it("a DELETE of a blob, or of a manifest, is seen at once where it was made", async () => {
     const repo = "edge/deleted";
-    const pushed = await pushTdfsImage({ repo, tag: "v1", cells: [...CELLS] });
-    const layer = pushed.platforms[0]!.baseLayers[0]!.digest;
+    const pushed = await pushImage(repo);
+    const layer = pushed.platforms[0]!.layers[0]!.digest;
     expect((await counted(edge, `/v2/${repo}/blobs/${layer}`)).status).toBe(200);
     expect((await counted(edge, `/v2/${repo}/blobs/${layer}`)).r2).toBe(1); // the bytes; the link is remembered
     expect((await edge(`/v2/${repo}/blobs/${layer}`, { method: "DELETE" })).status).toBe(202);
@@ -112,37 +112,37 @@ describe("warm pulls and polls at the edge", () => {
 
   it("a tag re-pointed is seen at once with TAG_TTL_SECONDS=0, and, written elsewhere, within the window otherwise", async () => {
     const repo = "edge/retag";
-    const a = await pushTdfsImage({ repo, tag: "v1", cells: [...CELLS] });
-    const b = await pushTdfsImage({ repo, tag: "v2", cells: [...CELLS] });
+    const a = await pushImage(repo, "v1");
+    const b = await pushImage(repo, "v2");
     const digestOf = async (call: Call): Promise<string | null> =>
       (await counted(call, `/v2/${repo}/manifests/v1`, { method: "HEAD" })).headers.get("docker-content-digest");
 
     const fresh = workerWith({ DEBUG_TIMING: "1" });
-    expect(await digestOf(fresh)).toBe(a.root.digest);
-    await repoint(repo, "v1", b.root.digest as Digest);
-    expect(await digestOf(fresh)).toBe(b.root.digest);
+    expect(await digestOf(fresh)).toBe(a.digest);
+    await repoint(repo, "v1", b.digest as Digest);
+    expect(await digestOf(fresh)).toBe(b.digest);
 
     const short = workerWith({ DEBUG_TIMING: "1", TAG_TTL_SECONDS: "2", EDGE_TTL_SECONDS: "2" });
-    expect(await digestOf(short)).toBe(b.root.digest);
+    expect(await digestOf(short)).toBe(b.digest);
     // Another location moves the tag: this one answers from what it read, for the window at most.
-    await repoint(repo, "v1", a.root.digest as Digest);
-    expect(await digestOf(short)).toBe(b.root.digest);
+    await repoint(repo, "v1", a.digest as Digest);
+    expect(await digestOf(short)).toBe(b.digest);
     await new Promise((r) => setTimeout(r, 2500));
-    expect(await digestOf(short)).toBe(a.root.digest);
+    expect(await digestOf(short)).toBe(a.digest);
     // Moved here, by a push: seen at once.
     const put = await short(`/v2/${repo}/manifests/v1`, {
       method: "PUT",
-      headers: { "Content-Type": MediaType.OciIndex },
-      body: JSON.stringify(b.indexJson),
+      headers: { "Content-Type": b.mediaType },
+      body: b.bytes,
     });
     expect(put.status).toBe(201);
-    expect(await digestOf(short)).toBe(b.root.digest);
+    expect(await digestOf(short)).toBe(b.digest);
   });
 
   it("after a collection elsewhere, a remembered link is not served past the window", async () => {
     const repo = "edge/collected";
-    const pushed = await pushTdfsImage({ repo, tag: "v1", cells: [...CELLS] });
-    const layer = pushed.platforms[0]!.baseLayers[1]!.digest as Digest;
+    const pushed = await pushImage(repo);
+    const layer = pushed.platforms[0]!.layers[1]!.digest as Digest;
     const short = workerWith({ DEBUG_TIMING: "1", EDGE_TTL_SECONDS: "2", CACHE_MAX_BLOB_BYTES: "0" });
     expect((await counted(short, `/v2/${repo}/blobs/${layer}`)).status).toBe(200);
     // What a collection at another location does: the link and the bytes go.
@@ -163,7 +163,7 @@ describe("warm pulls and polls at the edge", () => {
   });
 
   it("answers ranged and conditional GETs of a remembered blob correctly", async () => {
-    const layer = img.platforms[0]!.baseLayers[0]!;
+    const layer = img.platforms[0]!.layers[0]!;
     for (let i = 0; i < 3; i++) await counted(edge, `/v2/edge/model/blobs/${layer.digest}`);
     const ranged = await counted(edge, `/v2/edge/model/blobs/${layer.digest}`, { headers: { Range: "bytes=10-19" } });
     expect(ranged.status).toBe(206);
@@ -228,7 +228,7 @@ describe("warm pulls and polls at the edge", () => {
       const r = await counted(secured, "/v2/edge/model/manifests/v1--0.0.1.0", { headers });
       expect([401, 403]).toContain(r.status);
       expect(new TextDecoder().decode(r.body)).toMatch(/"errors"/);
-      const layer = img.platforms[0]!.baseLayers[0]!.digest;
+      const layer = img.platforms[0]!.layers[0]!.digest;
       expect([401, 403]).toContain((await counted(secured, `/v2/edge/model/blobs/${layer}`, { headers })).status);
     }
   });

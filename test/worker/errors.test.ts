@@ -6,9 +6,18 @@ import { describe, expect, it } from "vitest";
 import { hexOf } from "../../core/oci/digest.ts";
 import { MediaType } from "../../core/oci/media-types.ts";
 import { keys } from "../../worker/storage/keys.ts";
+import { anImage } from "../helpers/images/builder.ts";
 import { digestOf, MiB, randomBytes, utf8 } from "./helpers/bytes.ts";
-import { anImage } from "./helpers/images.ts";
-import { bytesOf, call, expectOciError, expectStatus, registry, uniqueRepo, withParams } from "./helpers/registry.ts";
+import {
+  bytesOf,
+  call,
+  expectOciError,
+  expectStatus,
+  registry,
+  uniqueRepo,
+  withParams,
+  worker,
+} from "./helpers/registry.ts";
 import { keysUnder } from "./helpers/storage.ts";
 
 /** Well-formed digests of algorithms the registry does not compute (it computes sha256 and sha512: digests-sha512.test.ts). */
@@ -88,7 +97,7 @@ describe("repository names", () => {
 describe("tags", () => {
   it("accepts a tag of 128 characters and refuses one of 129 at push with 400 TAG_INVALID", async () => {
     const repo = uniqueRepo("errors");
-    const img = await anImage().withRandomLayers(1).pushTo(repo);
+    const img = await anImage().randomLayers(1).pushTo(worker, repo);
     await registry.pushManifest(repo, "t".repeat(128), img.bytes, img.mediaType);
     await expectOciError(
       await registry.putManifest(repo, "t".repeat(129), img.bytes, img.mediaType),
@@ -102,7 +111,7 @@ describe("tags", () => {
 
   it("refuses tags outside the grammar with 400 TAG_INVALID", async () => {
     const repo = uniqueRepo("errors");
-    const img = await anImage().withRandomLayers(1).pushTo(repo);
+    const img = await anImage().randomLayers(1).pushTo(worker, repo);
     for (const tag of [".hidden", "-dash", "a%2fb", "a+b", "caf%C3%A9"]) {
       await expectOciError(await registry.putManifest(repo, tag, img.bytes, img.mediaType), 400, "TAG_INVALID");
     }
@@ -157,7 +166,7 @@ describe("digests", () => {
   for (const digest of UNSUPPORTED_DIGESTS) {
     it(`answers ${digest.split(":")[0]} digests with 400 DIGEST_INVALID wherever a digest is taken, never 415`, async () => {
       const repo = uniqueRepo("errors");
-      const img = await anImage().withRandomLayers(1).pushTo(repo, "v1");
+      const img = await anImage().randomLayers(1).pushTo(worker, repo, "v1");
       const expectUnsupported = async (res: Response) => {
         const error = await expectOciError(res, 400, "DIGEST_INVALID");
         expect(error.message).toMatch(/unsupported digest algorithm/);
@@ -285,7 +294,7 @@ describe("nothing a client sends is a 5xx", () => {
 
   it("leaves an image pushed before intact after all of it", async () => {
     const intact = uniqueRepo("errors");
-    const img = await anImage().withRandomLayers(2).pushTo(intact, "v1");
+    const img = await anImage().randomLayers(2).pushTo(worker, intact, "v1");
     for (const [, path, init] of requests) await (await call(path.replace(repo, intact), init)).arrayBuffer();
     const res = await registry.manifest(intact, "v1");
     await expectStatus(res, 200);

@@ -9,18 +9,19 @@ import { MediaType } from "../../core/oci/media-types.ts";
 import { collect } from "../../worker/gc/collector.ts";
 import { DEFAULTS, type GcConfig } from "../../worker/config.ts";
 import { keys } from "../../worker/storage/keys.ts";
+import { randomLayer } from "../helpers/images/builder.ts";
+import type { MemoryBlob } from "../helpers/images/types.ts";
+import { worker } from "./helpers/registry.ts";
 import {
   call,
   keysUnder,
   pullDigest,
   pushManifest,
   pushReferrer,
-  randomBlob,
   snapshotBucket,
-  tdfsImage,
+  tdfsImageOf,
   tick,
   wipeBucket,
-  type BlobBytes,
 } from "./gc-registry.ts";
 
 /** No grace period: everything written before the collection starts is old enough to go. */
@@ -41,35 +42,33 @@ const OTHER = "gc/other";
  * own allotments, and A's signature, and nothing else.
  */
 async function twoImages() {
-  const sharedBase = await randomBlob();
-  const sharedCell = await randomBlob();
-  const aLayer = await randomBlob(4096);
-  const aLayerAlsoElsewhere = await randomBlob(1024);
-  const aCells = [await randomBlob(3000), await randomBlob(1500)];
-  const bLayer = await randomBlob();
-  const bCell = await randomBlob();
+  const sharedBase = await randomLayer();
+  const sharedCell = await randomLayer();
+  const aLayer = await randomLayer(4096);
+  const aLayerAlsoElsewhere = await randomLayer(1024);
+  const aCells = [await randomLayer(3000), await randomLayer(1500)];
+  const bLayer = await randomLayer();
+  const bCell = await randomLayer();
 
-  const a = await tdfsImage()
-    .base(sharedBase, aLayer, aLayerAlsoElsewhere)
-    .allotments(aCells[0]!, sharedCell, aCells[1]!)
-    .push(REPO, "a");
-  const bManifest = await tdfsImage().base(sharedBase, bLayer).allotments(sharedCell, bCell).push(REPO, undefined);
+  const a = await tdfsImageOf([sharedBase, aLayer, aLayerAlsoElsewhere], [aCells[0]!, sharedCell, aCells[1]!]).pushTo(
+    worker,
+    REPO,
+    "a",
+  );
+  const bManifest = await tdfsImageOf([sharedBase, bLayer], [sharedCell, bCell]).pushTo(worker, REPO);
   const bIndex = await pushManifest(REPO, "b", {
     schemaVersion: 2,
     mediaType: MediaType.OciIndex,
-    manifests: [{ ...bManifest.manifest, platform: { os: "linux", architecture: "amd64" } }],
+    manifests: [{ ...bManifest.descriptor, platform: { os: "linux", architecture: "amd64" } }],
   });
-  const aSig = await pushReferrer(REPO, a.manifest);
-  const bSig = await pushReferrer(REPO, bManifest.manifest);
+  const aSig = await pushReferrer(REPO, a.descriptor);
+  const bSig = await pushReferrer(REPO, bManifest.descriptor);
   // Another repository links one of A's layers: the blob stays, only A's link goes.
-  await tdfsImage()
-    .base(aLayerAlsoElsewhere)
-    .allotments(await randomBlob())
-    .push(OTHER, "c");
+  await tdfsImageOf([aLayerAlsoElsewhere], [await randomLayer()]).pushTo(worker, OTHER, "c");
   // Facts recorded for each field at push, keyed by the field's digest.
-  for (const img of [a, bManifest]) await env.BLOBS.put(keys.fieldFacts(REPO, img.field.digest), "{}");
+  for (const img of [a, bManifest]) await env.BLOBS.put(keys.fieldFacts(REPO, img.platforms[0]!.field!.digest), "{}");
 
-  const uniqueToA: BlobBytes[] = [a.config, a.field, aLayer, ...aCells, aSig.blob];
+  const uniqueToA: MemoryBlob[] = [a.platforms[0]!.config, a.platforms[0]!.field!, aLayer, ...aCells, aSig.blob];
   return { a, bManifest, bIndex, aSig, bSig, uniqueToA, aLayerAlsoElsewhere };
 }
 
@@ -93,25 +92,25 @@ describe("garbage collection of 2DFS images", () => {
 
     // In the repository: A's manifest, its signature, A's links (the one shared with OTHER too) and A's field facts.
     const repoKeys = await keysUnder(keys.repoPrefix(REPO));
-    expect(repoKeys.has(keys.manifest(REPO, img.a.manifest.digest))).toBe(false);
+    expect(repoKeys.has(keys.manifest(REPO, img.a.descriptor.digest))).toBe(false);
     expect(repoKeys.has(keys.manifest(REPO, img.aSig.manifest.digest))).toBe(false);
-    expect(repoKeys.has(keys.referrer(REPO, img.a.manifest.digest, img.aSig.manifest.digest))).toBe(false);
+    expect(repoKeys.has(keys.referrer(REPO, img.a.descriptor.digest, img.aSig.manifest.digest))).toBe(false);
     expect(repoKeys.has(keys.blobLink(REPO, img.aLayerAlsoElsewhere.digest))).toBe(false);
-    expect(repoKeys.has(keys.fieldFacts(REPO, img.a.field.digest))).toBe(false);
+    expect(repoKeys.has(keys.fieldFacts(REPO, img.a.platforms[0]!.field!.digest))).toBe(false);
     for (const b of img.uniqueToA) expect(repoKeys.has(keys.blobLink(REPO, b.digest))).toBe(false);
-    expect(repoKeys.has(keys.fieldFacts(REPO, img.bManifest.field.digest))).toBe(true);
-    expect(repoKeys.has(keys.referrer(REPO, img.bManifest.manifest.digest, img.bSig.manifest.digest))).toBe(true);
+    expect(repoKeys.has(keys.fieldFacts(REPO, img.bManifest.platforms[0]!.field!.digest))).toBe(true);
+    expect(repoKeys.has(keys.referrer(REPO, img.bManifest.descriptor.digest, img.bSig.manifest.digest))).toBe(true);
 
     // B pulls whole: the index, its manifest, every blob and every allotment, and its signature.
     expect((await call(`/v2/${REPO}/manifests/b`)).status).toBe(200);
-    expect((await call(`/v2/${REPO}/manifests/${img.bManifest.manifest.digest}`)).status).toBe(200);
+    expect((await call(`/v2/${REPO}/manifests/${img.bManifest.descriptor.digest}`)).status).toBe(200);
     for (const b of [...img.bManifest.blobs, img.bSig.blob]) expect(await pullDigest(REPO, b.digest)).toBe(b.digest);
-    const referrers = (await (await call(`/v2/${REPO}/referrers/${img.bManifest.manifest.digest}`)).json()) as {
+    const referrers = (await (await call(`/v2/${REPO}/referrers/${img.bManifest.descriptor.digest}`)).json()) as {
       manifests: { digest: string }[];
     };
     expect(referrers.manifests.map((m) => m.digest)).toEqual([img.bSig.manifest.digest]);
     // A is gone from REPO; the blob shared with OTHER still pulls from OTHER.
-    expect((await call(`/v2/${REPO}/manifests/${img.a.manifest.digest}`)).status).toBe(404);
+    expect((await call(`/v2/${REPO}/manifests/${img.a.descriptor.digest}`)).status).toBe(404);
     expect(await pullDigest(REPO, img.uniqueToA[0]!.digest)).toBe(404);
     expect(await pullDigest(OTHER, img.aLayerAlsoElsewhere.digest)).toBe(img.aLayerAlsoElsewhere.digest);
 
@@ -154,7 +153,7 @@ describe("garbage collection of 2DFS images", () => {
     const after = await snapshotBucket();
     for (const [k, v] of before) expect(after.get(k), k).toBe(v);
     expect(report.total).toEqual({ objects: 0, bytes: 0 });
-    expect(await pullDigest(REPO, img.a.field.digest)).toBe(img.a.field.digest);
+    expect(await pullDigest(REPO, img.a.platforms[0]!.field!.digest)).toBe(img.a.platforms[0]!.field!.digest);
   });
 
   it("a dry run changes nothing and reports what the real run then frees", async () => {
@@ -180,24 +179,20 @@ describe("garbage collection of 2DFS images", () => {
   });
 
   it("leaves a repository untouched when a reachable field cannot be read", async () => {
-    const cell = await randomBlob();
-    const img = await tdfsImage()
-      .base(await randomBlob())
-      .allotments(cell)
-      .push(REPO, "broken");
-    const stray = await tdfsImage()
-      .base(await randomBlob())
-      .allotments(await randomBlob())
-      .push(REPO, undefined);
+    const cell = await randomLayer();
+    const img = await tdfsImageOf([await randomLayer()], [cell]).pushTo(worker, REPO, "broken");
+    const stray = await tdfsImageOf([await randomLayer()], [await randomLayer()]).pushTo(worker, REPO);
     // Corrupt the stored field of the tagged image: its allotments can no longer be known.
-    const fieldLink = await env.BLOBS.head(keys.blobLink(REPO, img.field.digest));
+    const fieldLink = await env.BLOBS.head(keys.blobLink(REPO, img.platforms[0]!.field!.digest));
     await env.BLOBS.put(fieldLink!.customMetadata!.loc!, "not a field");
     await tick();
     const before = await keysUnder(keys.repoPrefix(REPO));
     const report = await collect(env.BLOBS, NOW);
-    expect(report.skipped).toEqual([{ repository: REPO, reason: expect.stringContaining(img.field.digest) }]);
+    expect(report.skipped).toEqual([
+      { repository: REPO, reason: expect.stringContaining(img.platforms[0]!.field!.digest) },
+    ]);
     expect(await keysUnder(keys.repoPrefix(REPO))).toEqual(before);
     expect(await pullDigest(REPO, cell.digest)).toBe(cell.digest);
-    expect(await pullDigest(REPO, stray.field.digest)).toBe(stray.field.digest);
+    expect(await pullDigest(REPO, stray.platforms[0]!.field!.digest)).toBe(stray.platforms[0]!.field!.digest);
   });
 });

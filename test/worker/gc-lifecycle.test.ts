@@ -15,15 +15,16 @@ import type { GcReport } from "../../worker/gc/report.ts";
 import worker from "../../worker/index.ts";
 import { keys } from "../../worker/storage/keys.ts";
 import type { UploadSession } from "../../worker/storage/uploads.ts";
+import { randomLayer } from "../helpers/images/builder.ts";
+import { worker as registry } from "./helpers/registry.ts";
 import {
   call,
   keysUnder,
   pullDigest,
   pushBlob,
   pushManifest,
-  randomBlob,
   snapshotBucket,
-  tdfsImage,
+  tdfsImageOf,
   tick,
   wipeBucket,
 } from "./gc-registry.ts";
@@ -96,7 +97,7 @@ describe("upload sessions and data objects", () => {
   it("frees the data objects of an unreferenced chunked blob and of an orphan, and keeps the one an image uses", async () => {
     const used = await chunkedBlob(REPO);
     const unused = await chunkedBlob(REPO);
-    const config = await randomBlob(200);
+    const config = await randomLayer(200);
     await pushBlob(REPO, config);
     await pushManifest(REPO, "v1", {
       schemaVersion: 2,
@@ -151,14 +152,8 @@ describe("bounded runs", () => {
     const kept: Digest[] = [];
     const freed: Digest[] = [];
     for (const repo of ["life/a", "life/b", "life/c"]) {
-      const tagged = await tdfsImage()
-        .base(await randomBlob())
-        .allotments(await randomBlob())
-        .push(repo, "keep");
-      const dropped = await tdfsImage()
-        .base(await randomBlob())
-        .allotments(await randomBlob())
-        .push(repo, undefined);
+      const tagged = await tdfsImageOf([await randomLayer()], [await randomLayer()]).pushTo(registry, repo, "keep");
+      const dropped = await tdfsImageOf([await randomLayer()], [await randomLayer()]).pushTo(registry, repo);
       kept.push(...tagged.blobs.map((b) => b.digest));
       freed.push(...dropped.blobs.map((b) => b.digest));
     }
@@ -193,10 +188,7 @@ describe("entry points", () => {
   beforeEach(wipeBucket);
 
   it("POST /admin/gc?dryRun=1 answers the report and changes nothing", async () => {
-    await tdfsImage()
-      .base(await randomBlob(1000))
-      .allotments(await randomBlob(500))
-      .push("life/route", undefined);
+    await tdfsImageOf([await randomLayer(1000)], [await randomLayer(500)]).pushTo(registry, "life/route");
     await tick();
     const before = await snapshotBucket();
     const r = await gcRoute.request(
@@ -214,10 +206,7 @@ describe("entry points", () => {
   });
 
   it("the cron handler collects with the configured grace period, which protects a fresh push", async () => {
-    const img = await tdfsImage()
-      .base(await randomBlob())
-      .allotments(await randomBlob())
-      .push("life/cron", undefined);
+    const img = await tdfsImageOf([await randomLayer()], [await randomLayer()]).pushTo(registry, "life/cron");
     await tick();
     await worker.scheduled(createScheduledController(), env);
     const report = (await (await env.BLOBS.get(keys.gcLastReport))!.json()) as GcReport;

@@ -8,7 +8,11 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { collect } from "../../worker/gc/collector.ts";
 import { DEFAULTS, type GcConfig } from "../../worker/config.ts";
 import { keys } from "../../worker/storage/keys.ts";
-import { call, pullDigest, pushBlob, pushManifest, randomBlob, tdfsImage, tick, wipeBucket } from "./gc-registry.ts";
+import { randomLayer } from "../helpers/images/builder.ts";
+import { pushManifest as pushManifestAgain } from "../helpers/images/push.ts";
+import type { BuiltImage } from "../helpers/images/types.ts";
+import { worker } from "./helpers/registry.ts";
+import { call, pullDigest, pushBlob, pushManifest, tdfsImageOf, tick, wipeBucket } from "./gc-registry.ts";
 
 const NOW: GcConfig = {
   graceMs: 0,
@@ -20,10 +24,10 @@ const REPO = "race/models";
 
 /** An image whose tag was deleted: all of it is garbage once the collection starts. */
 async function untaggedImage() {
-  const img = await tdfsImage()
-    .base(await randomBlob(), await randomBlob())
-    .allotments(await randomBlob(), await randomBlob())
-    .push(REPO, "old");
+  const img = await tdfsImageOf(
+    [await randomLayer(), await randomLayer()],
+    [await randomLayer(), await randomLayer()],
+  ).pushTo(worker, REPO, "old");
   expect((await call(`/v2/${REPO}/manifests/old`, { method: "DELETE" })).status).toBe(202);
   await tick();
   return img;
@@ -34,18 +38,18 @@ describe("a push that races a collection", () => {
 
   it("keeps a new image pushed between mark and sweep, even where it uploads blobs the collection had found unreferenced", async () => {
     const old = await untaggedImage();
-    const reused = old.blobs.slice(1, 3); // the two base layers (blobs are config, base layers, field, allotments)
-    let pushed: Awaited<ReturnType<ReturnType<typeof tdfsImage>["push"]>> | undefined;
+    const reused = old.platforms[0]!.layers; // the two base layers
+    let pushed: BuiltImage | undefined;
 
     const report = await collect(env.BLOBS, NOW, {
       hooks: {
         afterMark: async (repo) => {
           if (repo !== REPO) return;
           // A client uploads the old blobs again (the registry keeps the stored bytes, writes fresh links) and new ones.
-          pushed = await tdfsImage()
-            .base(...reused, await randomBlob())
-            .allotments(await randomBlob(), old.blobs.at(-1)!)
-            .push(REPO, "new");
+          pushed = await tdfsImageOf(
+            [...reused, await randomLayer()],
+            [await randomLayer(), old.platforms[0]!.allotments.at(-1)!.layer],
+          ).pushTo(worker, REPO, "new");
         },
       },
     });
@@ -54,8 +58,8 @@ describe("a push that races a collection", () => {
     expect((await call(`/v2/${REPO}/manifests/new`)).status).toBe(200);
     for (const b of pushed!.blobs) expect(await pullDigest(REPO, b.digest)).toBe(b.digest);
     // What only the old image used is gone.
-    expect(await env.BLOBS.head(keys.blob(old.field.digest))).toBeNull();
-    expect(await env.BLOBS.head(keys.blob(old.config.digest))).toBeNull();
+    expect(await env.BLOBS.head(keys.blob(old.platforms[0]!.field!.digest))).toBeNull();
+    expect(await env.BLOBS.head(keys.blob(old.platforms[0]!.config.digest))).toBeNull();
     expect(report.complete).toBe(true);
   });
 
@@ -71,7 +75,7 @@ describe("a push that races a collection", () => {
           headStatuses = await Promise.all(
             old.blobs.map(async (b) => (await call(`/v2/${REPO}/blobs/${b.digest}`, { method: "HEAD" })).status),
           );
-          await pushManifest(REPO, "old", old.body);
+          await pushManifestAgain(worker, REPO, "old", old);
         },
       },
     });
@@ -81,7 +85,7 @@ describe("a push that races a collection", () => {
     // repair put back every link the sweep deleted after the HEADs.
     expect(report.restored).toBeGreaterThanOrEqual(old.blobs.length);
     expect(report.total).toEqual({ objects: 0, bytes: 0 });
-    expect(await env.BLOBS.head(keys.fieldFacts(REPO, old.field.digest))).not.toBeNull();
+    expect(await env.BLOBS.head(keys.fieldFacts(REPO, old.platforms[0]!.field!.digest))).not.toBeNull();
     expect((await call(`/v2/${REPO}/manifests/old`)).status).toBe(200);
     for (const b of old.blobs) expect(await pullDigest(REPO, b.digest)).toBe(b.digest);
   });
@@ -95,7 +99,7 @@ describe("a push that races a collection", () => {
           await pushManifest(REPO, "multi", {
             schemaVersion: 2,
             mediaType: "application/vnd.oci.image.index.v1+json",
-            manifests: [{ ...old.manifest, platform: { os: "linux", architecture: "amd64" } }],
+            manifests: [{ ...old.descriptor, platform: { os: "linux", architecture: "amd64" } }],
           });
         },
       },
@@ -103,8 +107,8 @@ describe("a push that races a collection", () => {
     // The manifest, its links and its field facts were deleted by the sweep and put back.
     expect(report.restored).toBe(1 + old.blobs.length + 1);
     expect(report.total).toEqual({ objects: 0, bytes: 0 });
-    expect(await env.BLOBS.head(keys.fieldFacts(REPO, old.field.digest))).not.toBeNull();
-    expect((await call(`/v2/${REPO}/manifests/${old.manifest.digest}`)).status).toBe(200);
+    expect(await env.BLOBS.head(keys.fieldFacts(REPO, old.platforms[0]!.field!.digest))).not.toBeNull();
+    expect((await call(`/v2/${REPO}/manifests/${old.descriptor.digest}`)).status).toBe(200);
     for (const b of old.blobs) expect(await pullDigest(REPO, b.digest)).toBe(b.digest);
   });
 
@@ -121,14 +125,14 @@ describe("a push that races a collection", () => {
       },
     });
     expect(await pullDigest("race/elsewhere", mounted.digest)).toBe(mounted.digest);
-    expect(await env.BLOBS.head(keys.blob(old.config.digest))).toBeNull();
+    expect(await env.BLOBS.head(keys.blob(old.platforms[0]!.config.digest))).toBeNull();
     expect(report.freed.blobs.objects).toBe(old.blobs.length - 1);
   });
 
   it("keeps blobs uploaded during the collection whose manifest has not arrived yet", async () => {
     const old = await untaggedImage();
     // One new blob, and one the collection had found unreferenced: uploading it again rewrites its link.
-    const early = await randomBlob();
+    const early = await randomLayer();
     const again = old.blobs[1]!;
     let late = early;
     await collect(env.BLOBS, NOW, {
@@ -138,14 +142,14 @@ describe("a push that races a collection", () => {
           await pushBlob(REPO, again);
         },
         beforeBlobs: async () => {
-          late = await randomBlob();
+          late = await randomLayer();
           await pushBlob("race/fresh", late);
         },
       },
     });
     expect(await pullDigest(REPO, early.digest)).toBe(early.digest);
     expect(await pullDigest(REPO, again.digest)).toBe(again.digest);
-    expect(await env.BLOBS.head(keys.blob(old.config.digest))).toBeNull();
+    expect(await env.BLOBS.head(keys.blob(old.platforms[0]!.config.digest))).toBeNull();
     expect(await pullDigest("race/fresh", late.digest)).toBe(late.digest);
   });
 });

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { MediaType } from "../../core/oci/media-types.ts";
+import { anImage, anIndex } from "../helpers/images/builder.ts";
 import { digestOf, randomBytes } from "./helpers/bytes.ts";
-import { anImage, anIndex } from "./helpers/images.ts";
-import { call, expectOciError, registry, uniqueRepo } from "./helpers/registry.ts";
+import { call, expectOciError, registry, uniqueRepo, worker } from "./helpers/registry.ts";
 
 const SBOM = "application/vnd.example.sbom.v1+json";
 const SIGNATURE = "application/vnd.example.signature.v1+json";
@@ -19,7 +19,7 @@ function linkTarget(res: Response): { path: string; rel: string } | null {
 describe("GET /v2/<name>/tags/list", () => {
   it("lists every tag in lexical order", async () => {
     const repo = uniqueRepo("listing");
-    const img = await anImage().withRandomLayers(1).pushTo(repo, "v2");
+    const img = await anImage().randomLayers(1).pushTo(worker, repo, "v2");
     for (const tag of ["latest", "v1", "V0", "1.0"]) await registry.pushManifest(repo, tag, img.bytes, img.mediaType);
     const res = await registry.tags(repo);
     expect(res.status).toBe(200);
@@ -30,7 +30,7 @@ describe("GET /v2/<name>/tags/list", () => {
 
   it("pages with n and last, linking each page to the next until the end", async () => {
     const repo = uniqueRepo("listing");
-    const img = await anImage().withRandomLayers(1).pushTo(repo, "a");
+    const img = await anImage().randomLayers(1).pushTo(worker, repo, "a");
     for (const tag of ["b", "c", "d", "e"]) await registry.pushManifest(repo, tag, img.bytes, img.mediaType);
 
     const first = await registry.tags(repo, "?n=2");
@@ -48,7 +48,7 @@ describe("GET /v2/<name>/tags/list", () => {
 
   it("starts after `last` even when `last` is not a tag", async () => {
     const repo = uniqueRepo("listing");
-    const img = await anImage().withRandomLayers(1).pushTo(repo, "alpha");
+    const img = await anImage().randomLayers(1).pushTo(worker, repo, "alpha");
     for (const tag of ["beta", "gamma"]) await registry.pushManifest(repo, tag, img.bytes, img.mediaType);
     expect(await (await registry.tags(repo, "?last=b")).json()).toEqual({ name: repo, tags: ["beta", "gamma"] });
     expect(await (await registry.tags(repo, "?last=gamma")).json()).toEqual({ name: repo, tags: [] });
@@ -56,7 +56,7 @@ describe("GET /v2/<name>/tags/list", () => {
 
   it("does not link a next page when the last page is exactly full", async () => {
     const repo = uniqueRepo("listing");
-    const img = await anImage().withRandomLayers(1).pushTo(repo, "a");
+    const img = await anImage().randomLayers(1).pushTo(worker, repo, "a");
     await registry.pushManifest(repo, "b", img.bytes, img.mediaType);
     const res = await registry.tags(repo, "?n=2");
     expect(await res.json()).toEqual({ name: repo, tags: ["a", "b"] });
@@ -65,7 +65,7 @@ describe("GET /v2/<name>/tags/list", () => {
 
   it("answers n=0 with an empty list", async () => {
     const repo = uniqueRepo("listing");
-    await anImage().withRandomLayers(1).pushTo(repo, "a");
+    await anImage().randomLayers(1).pushTo(worker, repo, "a");
     expect(await (await registry.tags(repo, "?n=0")).json()).toEqual({ name: repo, tags: [] });
   });
 
@@ -83,7 +83,7 @@ describe("GET /v2/<name>/tags/list", () => {
 
   it("refuses a malformed n with 400 PAGINATION_NUMBER_INVALID", async () => {
     const repo = uniqueRepo("listing");
-    await anImage().withRandomLayers(1).pushTo(repo, "a");
+    await anImage().randomLayers(1).pushTo(worker, repo, "a");
     for (const n of ["-1", "abc", "1e3", "99999999999"]) {
       await expectOciError(await registry.tags(repo, `?n=${n}`), 400, "PAGINATION_NUMBER_INVALID");
     }
@@ -112,7 +112,7 @@ describe("GET /v2/_catalog", () => {
     const repo = uniqueRepo("catalog");
     const before = (await (await call(`/v2/_catalog?n=10000`)).json()) as { repositories: string[] };
     expect(before.repositories).not.toContain(repo);
-    await anImage().withRandomLayers(1).pushTo(repo, "v1");
+    await anImage().randomLayers(1).pushTo(worker, repo, "v1");
     const after = (await (await call(`/v2/_catalog?n=10000`)).json()) as { repositories: string[] };
     expect(after.repositories).toContain(repo);
     expect([...after.repositories].sort()).toEqual(after.repositories);
@@ -126,19 +126,19 @@ describe("GET /v2/_catalog", () => {
 describe("GET /v2/<name>/referrers/<digest>", () => {
   it("lists the manifests that name a subject, as an OCI index of descriptors", async () => {
     const repo = uniqueRepo("referrers");
-    const app = await anImage().withRandomLayers(1).pushTo(repo, "app");
+    const app = await anImage().randomLayers(1).pushTo(worker, repo, "app");
     const sbom = await anImage()
-      .withArtifactType(SBOM)
-      .withSubject(app.descriptor)
-      .withAnnotations({ "org.example.kind": "sbom" })
-      .pushTo(repo);
+      .artifactType(SBOM)
+      .subject(app.descriptor)
+      .manifestAnnotations({ "org.example.kind": "sbom" })
+      .pushTo(worker, repo);
     // An artifact typed only by its config media type, as before artifactType existed.
     const signature = await anImage()
-      .withConfigMediaType(SIGNATURE)
-      .withRandomLayers(1)
-      .withSubject(app.descriptor)
-      .pushTo(repo);
-    const bundle = await anIndex().of(app).withArtifactType(SBOM).withSubject(app.descriptor).pushTo(repo);
+      .configMediaType(SIGNATURE)
+      .randomLayers(1)
+      .subject(app.descriptor)
+      .pushTo(worker, repo);
+    const bundle = await anIndex().of(app).artifactType(SBOM).subject(app.descriptor).pushTo(worker, repo);
 
     const res = await call(`/v2/${repo}/referrers/${app.digest}`);
     expect(res.status).toBe(200);
@@ -165,9 +165,9 @@ describe("GET /v2/<name>/referrers/<digest>", () => {
 
   it("filters by artifactType and says so in OCI-Filters-Applied", async () => {
     const repo = uniqueRepo("referrers");
-    const app = await anImage().withRandomLayers(1).pushTo(repo, "app");
-    const sbom = await anImage().withArtifactType(SBOM).withSubject(app.descriptor).pushTo(repo);
-    await anImage().withArtifactType(SIGNATURE).withSubject(app.descriptor).pushTo(repo);
+    const app = await anImage().randomLayers(1).pushTo(worker, repo, "app");
+    const sbom = await anImage().artifactType(SBOM).subject(app.descriptor).pushTo(worker, repo);
+    await anImage().artifactType(SIGNATURE).subject(app.descriptor).pushTo(worker, repo);
     const res = await call(`/v2/${repo}/referrers/${app.digest}?artifactType=${encodeURIComponent(SBOM)}`);
     expect(res.status).toBe(200);
     expect(res.headers.get("OCI-Filters-Applied")).toBe("artifactType");
@@ -177,8 +177,8 @@ describe("GET /v2/<name>/referrers/<digest>", () => {
 
   it("lists referrers pushed before their subject", async () => {
     const repo = uniqueRepo("referrers");
-    const app = await anImage().withRandomLayers(1).build();
-    const sbom = await anImage().withArtifactType(SBOM).withSubject(app.descriptor).pushTo(repo);
+    const app = await anImage().randomLayers(1).build();
+    const sbom = await anImage().artifactType(SBOM).subject(app.descriptor).pushTo(worker, repo);
     const res = await call(`/v2/${repo}/referrers/${app.digest}`);
     const body = (await res.json()) as { manifests: { digest: string }[] };
     expect(body.manifests.map((d) => d.digest)).toEqual([sbom.digest]);
@@ -186,8 +186,8 @@ describe("GET /v2/<name>/referrers/<digest>", () => {
 
   it("drops a referrer once it is deleted", async () => {
     const repo = uniqueRepo("referrers");
-    const app = await anImage().withRandomLayers(1).pushTo(repo, "app");
-    const sbom = await anImage().withArtifactType(SBOM).withSubject(app.descriptor).pushTo(repo);
+    const app = await anImage().randomLayers(1).pushTo(worker, repo, "app");
+    const sbom = await anImage().artifactType(SBOM).subject(app.descriptor).pushTo(worker, repo);
     expect((await registry.manifest(repo, sbom.digest, { method: "DELETE" })).status).toBe(202);
     const body = (await (await call(`/v2/${repo}/referrers/${app.digest}`)).json()) as { manifests: unknown[] };
     expect(body.manifests).toEqual([]);
@@ -203,8 +203,8 @@ describe("GET /v2/<name>/referrers/<digest>", () => {
   });
 
   it("does not list referrers from another repository", async () => {
-    const app = await anImage().withRandomLayers(1).build();
-    await anImage().withArtifactType(SBOM).withSubject(app.descriptor).pushTo(uniqueRepo("referrers"));
+    const app = await anImage().randomLayers(1).build();
+    await anImage().artifactType(SBOM).subject(app.descriptor).pushTo(worker, uniqueRepo("referrers"));
     const body = (await (await call(`/v2/${uniqueRepo("referrers")}/referrers/${app.digest}`)).json()) as {
       manifests: unknown[];
     };

@@ -4,18 +4,11 @@
  * answered with one `OCI-Tag` per tag, and manifest bytes are read as Go clients read JSON.
  */
 import { describe, expect, it } from "vitest";
+import { anImage, anIndex } from "../helpers/images/builder.ts";
+import { pushContents } from "../helpers/images/push.ts";
+import type { BuiltManifest } from "../helpers/images/types.ts";
 import { digestOf, utf8 } from "./helpers/bytes.ts";
-import { anImage, anIndex, type BuiltManifest } from "./helpers/images.ts";
-import { bytesOf, call, expectOciError, expectStatus, registry, uniqueRepo } from "./helpers/registry.ts";
-
-/** Uploads the manifest's blobs and children, so that only the manifest itself is left to push. */
-async function prepare(repo: string, m: BuiltManifest): Promise<void> {
-  for (const child of m.children) {
-    await prepare(repo, child);
-    await registry.pushManifest(repo, child.digest, child.bytes, child.mediaType);
-  }
-  for (const b of m.blobs) await registry.pushBlob(repo, b.bytes);
-}
+import { bytesOf, call, expectOciError, expectStatus, registry, uniqueRepo, worker } from "./helpers/registry.ts";
 
 function putByDigest(repo: string, m: BuiltManifest, query: string): Promise<Response> {
   return call(`/v2/${repo}/manifests/${m.digest}${query}`, {
@@ -43,14 +36,14 @@ describe("GET and HEAD of a manifest by a reference that is not a valid tag", ()
   for (const ref of invalid) {
     it(`answers ${ref.length > 40 ? "a 129-character tag" : ref} with 404 MANIFEST_UNKNOWN and the reason`, async () => {
       const repo = uniqueRepo("conformance");
-      await anImage().withRandomLayers(1).pushTo(repo, "v1");
+      await anImage().randomLayers(1).pushTo(worker, repo, "v1");
       const error = await expectOciError(await registry.manifest(repo, ref), 404, "MANIFEST_UNKNOWN");
       expect(JSON.stringify(error.detail)).toMatch(/not a valid tag/);
       const head = await registry.manifest(repo, ref, { method: "HEAD" });
       expect(head.status).toBe(404);
       await head.arrayBuffer();
       // A push by the same reference is still a bad request.
-      const img = await anImage().withRandomLayers(1).pushTo(repo);
+      const img = await anImage().randomLayers(1).pushTo(worker, repo);
       await expectOciError(await registry.putManifest(repo, ref, img.bytes, img.mediaType), 400, "TAG_INVALID");
     });
   }
@@ -59,8 +52,8 @@ describe("GET and HEAD of a manifest by a reference that is not a valid tag", ()
 describe("PUT /v2/<name>/manifests/<digest>?tag=...", () => {
   it("points every tag at the manifest and answers one OCI-Tag per tag", async () => {
     const repo = uniqueRepo("conformance");
-    const img = await anImage().withRandomLayers(1).build();
-    await prepare(repo, img);
+    const img = await anImage().randomLayers(1).build();
+    await pushContents(worker, repo, img);
     const res = await putByDigest(repo, img, "?tag=1.2.3&tag=1.2&tag=latest");
     await expectStatus(res, 201);
     expect(res.headers.get("Docker-Content-Digest")).toBe(img.digest);
@@ -76,11 +69,11 @@ describe("PUT /v2/<name>/manifests/<digest>?tag=...", () => {
 
   it("takes an index with tags, moves an existing tag, and names a repeated tag once", async () => {
     const repo = uniqueRepo("conformance");
-    const old = await anImage().withRandomLayers(1).pushTo(repo, "stable");
+    const old = await anImage().randomLayers(1).pushTo(worker, repo, "stable");
     const index = await anIndex()
-      .of(await anImage().withRandomLayers(1).build(), await anImage().forPlatform("linux", "arm64").build())
+      .of(await anImage().randomLayers(1).build(), await anImage().platforms(["linux/arm64"]).build())
       .build();
-    await prepare(repo, index);
+    await pushContents(worker, repo, index);
     const res = await putByDigest(repo, index, "?tag=stable&tag=multi&tag=stable");
     await expectStatus(res, 201);
     expect(ociTags(res)).toEqual(["stable", "multi"]);
@@ -95,9 +88,9 @@ describe("PUT /v2/<name>/manifests/<digest>?tag=...", () => {
 
   it("refuses the whole push with 400 TAG_INVALID when one tag is invalid, before anything is stored", async () => {
     const repo = uniqueRepo("conformance");
-    await anImage().withRandomLayers(1).pushTo(repo, "keep");
-    const img = await anImage().withRandomLayers(1).build();
-    await prepare(repo, img);
+    await anImage().randomLayers(1).pushTo(worker, repo, "keep");
+    const img = await anImage().randomLayers(1).build();
+    await pushContents(worker, repo, img);
     for (const query of ["?tag=good&tag=.bad", "?tag=-dash&tag=good", `?tag=good&tag=${"t".repeat(129)}`, "?tag="]) {
       const error = await expectOciError(await putByDigest(repo, img, query), 400, "TAG_INVALID");
       expect(JSON.stringify(error.detail)).toMatch(/tag/);
@@ -108,10 +101,10 @@ describe("PUT /v2/<name>/manifests/<digest>?tag=...", () => {
 
   it("tags nothing when the manifest itself is refused", async () => {
     const repo = uniqueRepo("conformance");
-    const img = await anImage().withRandomLayers(1).build();
+    const img = await anImage().randomLayers(1).build();
     // Blobs not uploaded: the manifest references unknown blobs.
     await expectOciError(await putByDigest(repo, img, "?tag=a&tag=b"), 404, "MANIFEST_BLOB_UNKNOWN");
-    await prepare(repo, img);
+    await pushContents(worker, repo, img);
     const other = await digestOf(utf8("other"));
     const res = await call(`/v2/${repo}/manifests/${other}?tag=a`, {
       method: "PUT",
@@ -124,8 +117,8 @@ describe("PUT /v2/<name>/manifests/<digest>?tag=...", () => {
 
   it("accepts 100 tags in one push and answers 414 for more, storing nothing", async () => {
     const repo = uniqueRepo("conformance");
-    const img = await anImage().withRandomLayers(1).build();
-    await prepare(repo, img);
+    const img = await anImage().randomLayers(1).build();
+    await pushContents(worker, repo, img);
     const many = (n: number) => `?${Array.from({ length: n }, (_, i) => `tag=t${i}`).join("&")}`;
     const refused = await putByDigest(repo, img, many(101));
     await expectOciError(refused, 414, "TOO_MANY_TAGS");
@@ -138,8 +131,8 @@ describe("PUT /v2/<name>/manifests/<digest>?tag=...", () => {
 
   it("leaves a push by tag as it was: `tag` parameters are only for pushes by digest", async () => {
     const repo = uniqueRepo("conformance");
-    const img = await anImage().withRandomLayers(1).build();
-    await prepare(repo, img);
+    const img = await anImage().randomLayers(1).build();
+    await pushContents(worker, repo, img);
     const res = await call(`/v2/${repo}/manifests/v1?tag=other`, {
       method: "PUT",
       headers: { "Content-Type": img.mediaType },
@@ -156,9 +149,9 @@ describe("manifest bytes read as Go clients read JSON", () => {
 
   it("refuses a manifest or index that starts with a UTF-8 byte-order mark, by tag and by digest", async () => {
     const repo = uniqueRepo("conformance");
-    const img = await anImage().withRandomLayers(1).build();
+    const img = await anImage().randomLayers(1).build();
     const index = await anIndex().of(img).build();
-    await prepare(repo, img);
+    await pushContents(worker, repo, img);
     await registry.pushManifest(repo, img.digest, img.bytes, img.mediaType);
     for (const m of [img, index]) {
       const bytes = new Uint8Array([...BOM, ...m.bytes]);
@@ -178,8 +171,8 @@ describe("manifest bytes read as Go clients read JSON", () => {
 
   it("still accepts leading whitespace, which JSON allows", async () => {
     const repo = uniqueRepo("conformance");
-    const img = await anImage().withRandomLayers(1).build();
-    await prepare(repo, img);
+    const img = await anImage().randomLayers(1).build();
+    await pushContents(worker, repo, img);
     const bytes = utf8(` \n\t${new TextDecoder().decode(img.bytes)}`);
     await registry.pushManifest(repo, "ws", bytes, img.mediaType);
   });

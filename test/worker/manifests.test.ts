@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { hexOf } from "../../core/oci/digest.ts";
 import { MediaType } from "../../core/oci/media-types.ts";
+import { anImage, anIndex } from "../helpers/images/builder.ts";
+import type { BuiltManifest } from "../helpers/images/types.ts";
 import { digestOf, randomBytes, utf8 } from "./helpers/bytes.ts";
-import { anImage, anIndex, type BuiltManifest } from "./helpers/images.ts";
-import { bytesOf, expectOciError, expectStatus, registry, uniqueRepo } from "./helpers/registry.ts";
+import { bytesOf, expectOciError, expectStatus, registry, uniqueRepo, worker } from "./helpers/registry.ts";
 
 const IMMUTABLE = "public, max-age=31536000, immutable";
 
@@ -21,7 +22,7 @@ async function expectServed(repo: string, reference: string, m: BuiltManifest): 
 describe("PUT /v2/<name>/manifests/<reference>", () => {
   it("stores an image manifest by tag: 201 with an absolute Location and its digest", async () => {
     const repo = uniqueRepo("manifests");
-    const img = await anImage().withRandomLayers(2).build();
+    const img = await anImage().randomLayers(2).build();
     for (const b of img.blobs) await registry.pushBlob(repo, b.bytes);
     const res = await registry.putManifest(repo, "v1", img.bytes, img.mediaType);
     await expectStatus(res, 201);
@@ -34,22 +35,22 @@ describe("PUT /v2/<name>/manifests/<reference>", () => {
 
   it("stores a manifest by digest without creating a tag", async () => {
     const repo = uniqueRepo("manifests");
-    const img = await anImage().withRandomLayers(1).pushTo(repo);
+    const img = await anImage().randomLayers(1).pushTo(worker, repo);
     await expectServed(repo, img.digest, img);
     expect(await (await registry.tags(repo)).json()).toEqual({ name: repo, tags: [] });
   });
 
   it("accepts all four manifest and index media types and serves each with its own Content-Type", async () => {
     const repo = uniqueRepo("manifests");
-    const oci = await anImage().withRandomLayers(1).pushTo(repo, "oci");
-    const docker = await anImage().asDocker().withRandomLayers(1).pushTo(repo, "docker");
+    const oci = await anImage().randomLayers(1).pushTo(worker, repo, "oci");
+    const docker = await anImage().asDocker().randomLayers(1).pushTo(worker, repo, "docker");
     const ociIndex = await anIndex()
-      .of(await anImage().withRandomLayers(1).build(), await anImage().forPlatform("linux", "arm64").build())
-      .pushTo(repo, "oci-index");
+      .of(await anImage().randomLayers(1).build(), await anImage().platforms(["linux/arm64"]).build())
+      .pushTo(worker, repo, "oci-index");
     const dockerList = await anIndex()
       .asDocker()
-      .of(await anImage().asDocker().withRandomLayers(1).build())
-      .pushTo(repo, "docker-list");
+      .of(await anImage().asDocker().randomLayers(1).build())
+      .pushTo(worker, repo, "docker-list");
     expect([oci, docker, ociIndex, dockerList].map((m) => m.mediaType)).toEqual([
       MediaType.OciManifest,
       MediaType.DockerManifest,
@@ -68,7 +69,7 @@ describe("PUT /v2/<name>/manifests/<reference>", () => {
 
   it("accepts an OCI manifest without a mediaType field, typed by its Content-Type", async () => {
     const repo = uniqueRepo("manifests");
-    const img = await anImage().withRandomLayers(1).build();
+    const img = await anImage().randomLayers(1).build();
     for (const b of img.blobs) await registry.pushBlob(repo, b.bytes);
     const json = JSON.parse(new TextDecoder().decode(img.bytes)) as Record<string, unknown>;
     delete json.mediaType;
@@ -81,7 +82,7 @@ describe("PUT /v2/<name>/manifests/<reference>", () => {
 
   it("accepts a 64-hex tag, as the reference builder tags manifests with their digest", async () => {
     const repo = uniqueRepo("manifests");
-    const img = await anImage().withRandomLayers(1).build();
+    const img = await anImage().randomLayers(1).build();
     const tag = hexOf(img.digest);
     for (const b of img.blobs) await registry.pushBlob(repo, b.bytes);
     await registry.pushManifest(repo, tag, img.bytes, img.mediaType);
@@ -91,14 +92,14 @@ describe("PUT /v2/<name>/manifests/<reference>", () => {
 
   it("moves a tag to the manifest pushed last", async () => {
     const repo = uniqueRepo("manifests");
-    await anImage().withRandomLayers(1).pushTo(repo, "latest");
-    const newer = await anImage().withRandomLayers(1).pushTo(repo, "latest");
+    await anImage().randomLayers(1).pushTo(worker, repo, "latest");
+    const newer = await anImage().randomLayers(1).pushTo(worker, repo, "latest");
     await expectServed(repo, "latest", newer);
   });
 
   it("refuses a manifest whose layer was never pushed with 404 MANIFEST_BLOB_UNKNOWN and stores nothing", async () => {
     const repo = uniqueRepo("manifests");
-    const img = await anImage().withRandomLayers(2).build();
+    const img = await anImage().randomLayers(2).build();
     const [config, present] = img.blobs;
     await registry.pushBlob(repo, config!.bytes);
     await registry.pushBlob(repo, present!.bytes);
@@ -111,7 +112,7 @@ describe("PUT /v2/<name>/manifests/<reference>", () => {
 
   it("refuses a manifest whose config was never pushed with MANIFEST_BLOB_UNKNOWN", async () => {
     const repo = uniqueRepo("manifests");
-    const img = await anImage().withRandomLayers(1).build();
+    const img = await anImage().randomLayers(1).build();
     await registry.pushBlob(repo, img.blobs[1]!.bytes);
     await expectOciError(
       await registry.putManifest(repo, "v1", img.bytes, img.mediaType),
@@ -121,7 +122,7 @@ describe("PUT /v2/<name>/manifests/<reference>", () => {
   });
 
   it("refuses a manifest whose blobs live only in another repository", async () => {
-    const img = await anImage().withRandomLayers(1).build();
+    const img = await anImage().randomLayers(1).build();
     const elsewhere = uniqueRepo("manifests");
     for (const b of img.blobs) await registry.pushBlob(elsewhere, b.bytes);
     await expectOciError(
@@ -133,8 +134,8 @@ describe("PUT /v2/<name>/manifests/<reference>", () => {
 
   it("refuses an index whose child manifest was never pushed with MANIFEST_BLOB_UNKNOWN", async () => {
     const repo = uniqueRepo("manifests");
-    const pushed = await anImage().withRandomLayers(1).pushTo(repo);
-    const missing = await anImage().withRandomLayers(1).build();
+    const pushed = await anImage().randomLayers(1).pushTo(worker, repo);
+    const missing = await anImage().randomLayers(1).build();
     const index = await anIndex().of(pushed, missing).build();
     const res = await registry.putManifest(repo, "multi", index.bytes, index.mediaType);
     const err = await expectOciError(res, 404, "MANIFEST_BLOB_UNKNOWN");
@@ -143,10 +144,10 @@ describe("PUT /v2/<name>/manifests/<reference>", () => {
 
   it("accepts a manifest whose subject does not exist and answers with OCI-Subject", async () => {
     const repo = uniqueRepo("manifests");
-    const absent = await anImage().withRandomLayers(1).build();
+    const absent = await anImage().randomLayers(1).build();
     const sbom = await anImage()
-      .withArtifactType("application/vnd.example.sbom.v1+json")
-      .withSubject(absent.descriptor)
+      .artifactType("application/vnd.example.sbom.v1+json")
+      .subject(absent.descriptor)
       .build();
     for (const b of sbom.blobs) await registry.pushBlob(repo, b.bytes);
     const res = await registry.putManifest(repo, sbom.digest, sbom.bytes, sbom.mediaType);
@@ -157,12 +158,12 @@ describe("PUT /v2/<name>/manifests/<reference>", () => {
 
   it("answers OCI-Subject for an index with a subject too", async () => {
     const repo = uniqueRepo("manifests");
-    const subject = await anImage().withRandomLayers(1).pushTo(repo, "app");
-    const child = await anImage().withRandomLayers(1).pushTo(repo);
+    const subject = await anImage().randomLayers(1).pushTo(worker, repo, "app");
+    const child = await anImage().randomLayers(1).pushTo(worker, repo);
     const index = await anIndex()
       .of(child)
-      .withArtifactType("application/vnd.example.bundle")
-      .withSubject(subject.descriptor)
+      .artifactType("application/vnd.example.bundle")
+      .subject(subject.descriptor)
       .build();
     const res = await registry.putManifest(repo, index.digest, index.bytes, index.mediaType);
     await expectStatus(res, 201);
@@ -171,7 +172,7 @@ describe("PUT /v2/<name>/manifests/<reference>", () => {
 
   it("refuses a digest reference that does not match the body with 400 DIGEST_INVALID and stores nothing", async () => {
     const repo = uniqueRepo("manifests");
-    const img = await anImage().withRandomLayers(1).build();
+    const img = await anImage().randomLayers(1).build();
     for (const b of img.blobs) await registry.pushBlob(repo, b.bytes);
     const wrong = await digestOf(randomBytes(32));
     await expectOciError(await registry.putManifest(repo, wrong, img.bytes, img.mediaType), 400, "DIGEST_INVALID");
@@ -235,7 +236,7 @@ describe("manifest validation", () => {
 describe("GET and HEAD /v2/<name>/manifests/<reference>", () => {
   it("answers HEAD by tag and by digest with the headers and no body", async () => {
     const repo = uniqueRepo("manifests");
-    const img = await anImage().withRandomLayers(1).pushTo(repo, "v1");
+    const img = await anImage().randomLayers(1).pushTo(worker, repo, "v1");
     for (const ref of ["v1", img.digest]) {
       const res = await registry.manifest(repo, ref, { method: "HEAD", headers: { Accept: MediaType.OciManifest } });
       expect(res.status).toBe(200);
@@ -249,14 +250,14 @@ describe("GET and HEAD /v2/<name>/manifests/<reference>", () => {
 
   it("marks a manifest by digest immutable and one by tag revalidated", async () => {
     const repo = uniqueRepo("manifests");
-    const img = await anImage().withRandomLayers(1).pushTo(repo, "v1");
+    const img = await anImage().randomLayers(1).pushTo(worker, repo, "v1");
     expect((await registry.manifest(repo, img.digest)).headers.get("Cache-Control")).toBe(IMMUTABLE);
     expect((await registry.manifest(repo, "v1")).headers.get("Cache-Control")).toBe("no-cache");
   });
 
   it("answers If-None-Match with the manifest's ETag with 304 and no body", async () => {
     const repo = uniqueRepo("manifests");
-    const img = await anImage().withRandomLayers(1).pushTo(repo, "v1");
+    const img = await anImage().randomLayers(1).pushTo(worker, repo, "v1");
     const res = await registry.manifest(repo, "v1", { headers: { "If-None-Match": `"${img.digest}"` } });
     expect(res.status).toBe(304);
     expect(res.headers.get("Docker-Content-Digest")).toBe(img.digest);
@@ -269,9 +270,9 @@ describe("GET and HEAD /v2/<name>/manifests/<reference>", () => {
 
   it("serves an index as pushed to a client that accepts indexes", async () => {
     const repo = uniqueRepo("manifests");
-    const amd64 = await anImage().withRandomLayers(1).build();
-    const arm64 = await anImage().forPlatform("linux", "arm64").withRandomLayers(1).build();
-    const index = await anIndex().of(amd64, arm64).pushTo(repo, "multi");
+    const amd64 = await anImage().randomLayers(1).build();
+    const arm64 = await anImage().platforms(["linux/arm64"]).randomLayers(1).build();
+    const index = await anIndex().of(amd64, arm64).pushTo(worker, repo, "multi");
     const res = await registry.manifest(repo, "multi", {
       headers: { Accept: `${MediaType.OciManifest}, ${MediaType.OciIndex}` },
     });
@@ -281,9 +282,9 @@ describe("GET and HEAD /v2/<name>/manifests/<reference>", () => {
 
   it("serves the linux/amd64 manifest of an index to a client that accepts only image manifests", async () => {
     const repo = uniqueRepo("manifests");
-    const arm64 = await anImage().forPlatform("linux", "arm64").withRandomLayers(1).build();
-    const amd64 = await anImage().withRandomLayers(1).build();
-    await anIndex().of(arm64, amd64).pushTo(repo, "multi");
+    const arm64 = await anImage().platforms(["linux/arm64"]).randomLayers(1).build();
+    const amd64 = await anImage().randomLayers(1).build();
+    await anIndex().of(arm64, amd64).pushTo(worker, repo, "multi");
     const res = await registry.manifest(repo, "multi", { headers: { Accept: MediaType.OciManifest } });
     expect(res.status).toBe(200);
     expect(res.headers.get("Content-Type")).toBe(MediaType.OciManifest);
@@ -293,7 +294,7 @@ describe("GET and HEAD /v2/<name>/manifests/<reference>", () => {
 
   it("is 404 MANIFEST_UNKNOWN for an unknown tag or digest", async () => {
     const repo = uniqueRepo("manifests");
-    await anImage().withRandomLayers(1).pushTo(repo, "v1");
+    await anImage().randomLayers(1).pushTo(worker, repo, "v1");
     await expectOciError(await registry.manifest(repo, "v2"), 404, "MANIFEST_UNKNOWN");
     await expectOciError(await registry.manifest(repo, await digestOf(randomBytes(8))), 404, "MANIFEST_UNKNOWN");
     const head = await registry.manifest(repo, "v2", { method: "HEAD" });
@@ -301,7 +302,7 @@ describe("GET and HEAD /v2/<name>/manifests/<reference>", () => {
   });
 
   it("does not serve a manifest through a repository it was never pushed to", async () => {
-    const img = await anImage().withRandomLayers(1).pushTo(uniqueRepo("manifests"), "v1");
+    const img = await anImage().randomLayers(1).pushTo(worker, uniqueRepo("manifests"), "v1");
     await expectOciError(await registry.manifest(uniqueRepo("manifests"), img.digest), 404, "MANIFEST_UNKNOWN");
   });
 });
@@ -309,9 +310,9 @@ describe("GET and HEAD /v2/<name>/manifests/<reference>", () => {
 describe("DELETE /v2/<name>/manifests/<reference>", () => {
   it("deletes by digest: the manifest and every tag that points at it", async () => {
     const repo = uniqueRepo("manifests");
-    const img = await anImage().withRandomLayers(1).pushTo(repo, "v1");
+    const img = await anImage().randomLayers(1).pushTo(worker, repo, "v1");
     await registry.pushManifest(repo, "stable", img.bytes, img.mediaType);
-    const other = await anImage().withRandomLayers(1).pushTo(repo, "other");
+    const other = await anImage().randomLayers(1).pushTo(worker, repo, "other");
     const res = await registry.manifest(repo, img.digest, { method: "DELETE" });
     expect(res.status).toBe(202);
     await expectOciError(await registry.manifest(repo, img.digest), 404, "MANIFEST_UNKNOWN");
@@ -325,7 +326,7 @@ describe("DELETE /v2/<name>/manifests/<reference>", () => {
 
   it("deletes by tag: only the tag, the manifest stays reachable by digest", async () => {
     const repo = uniqueRepo("manifests");
-    const img = await anImage().withRandomLayers(1).pushTo(repo, "v1");
+    const img = await anImage().randomLayers(1).pushTo(worker, repo, "v1");
     await registry.pushManifest(repo, "v1.0", img.bytes, img.mediaType);
     const res = await registry.manifest(repo, "v1", { method: "DELETE" });
     expect(res.status).toBe(202);
@@ -337,7 +338,7 @@ describe("DELETE /v2/<name>/manifests/<reference>", () => {
 
   it("is 404 MANIFEST_UNKNOWN for an unknown tag or digest", async () => {
     const repo = uniqueRepo("manifests");
-    await anImage().withRandomLayers(1).pushTo(repo, "v1");
+    await anImage().randomLayers(1).pushTo(worker, repo, "v1");
     await expectOciError(await registry.manifest(repo, "nope", { method: "DELETE" }), 404, "MANIFEST_UNKNOWN");
     const unknown = await digestOf(randomBytes(8));
     await expectOciError(await registry.manifest(repo, unknown, { method: "DELETE" }), 404, "MANIFEST_UNKNOWN");

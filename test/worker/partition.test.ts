@@ -1,31 +1,40 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { Digest } from "../../core/oci/digest.ts";
+import { sha256, type Digest } from "../../core/oci/digest.ts";
 import { MediaType } from "../../core/oci/media-types.ts";
 import { keys } from "../../worker/storage/keys.ts";
-import {
-  blobOf,
-  fetchRegistry,
-  pushBlob,
-  pushManifest,
-  pushTdfsImage,
-  sha256Hex,
-  type PushedImage,
-} from "./helpers/tdfs-image.ts";
+import { anImage } from "../helpers/images/builder.ts";
+import type { BuiltImage, BuiltPlatform } from "../helpers/images/types.ts";
+import { utf8 } from "./helpers/bytes.ts";
+import { call as fetchRegistry, registry, worker } from "./helpers/registry.ts";
 
 const ACCEPT = [MediaType.OciIndex, MediaType.OciManifest].join(", ");
 
-/** 3x3 with a hole at (1,1): gzip, plain tar and zstd allotments. */
-const CELLS = [
-  { row: 0, col: 0, kind: "gzip" },
-  { row: 0, col: 1, kind: "tar" },
-  { row: 0, col: 2, kind: "zstd" },
-  { row: 1, col: 0, kind: "gzip" },
-  { row: 1, col: 2, kind: "gzip" },
-  { row: 2, col: 0, kind: "tar" },
-  { row: 2, col: 1, kind: "gzip" },
-  { row: 2, col: 2, kind: "gzip" },
-] as const;
+/** The multi-platform image below: 3x3 with a hole at (1,1), gzip, plain tar and zstd allotments. */
+const ALLOTMENTS = 8;
+
+/**
+ * A 2DFS image as the tests below read it: two base layers, a config with a member no struct
+ * knows, and annotations on each manifest and each index entry that a partition must keep.
+ */
+function tdfsImage(platforms: string[] = ["linux/amd64"]) {
+  return anImage()
+    .platforms(platforms)
+    .randomLayers(2, 4096)
+    .configFields({ "x-unknown-field": { kept: [1, 2.5, "three"] } })
+    .manifestAnnotations((p) => ({ "org.example.platform-note": `${p.os}/${p.architecture}` }))
+    .entryAnnotations((p) => ({ "org.example.entry": p.architecture }));
+}
+
+/** Pushes a field blob of this exact text. */
+async function pushField(repo: string, text: string): Promise<{ digest: Digest; size: number; bytes: Uint8Array }> {
+  const bytes = utf8(text);
+  return { digest: await registry.pushBlob(repo, bytes), size: bytes.byteLength, bytes };
+}
+
+function pushManifest(repo: string, ref: string, json: unknown, mediaType: string): Promise<Response> {
+  return registry.putManifest(repo, ref, utf8(JSON.stringify(json)), mediaType);
+}
 
 interface Desc {
   mediaType: string;
@@ -70,29 +79,29 @@ async function kvKeys(): Promise<string[]> {
   return (await env.CACHE.list()).keys.map((k) => k.name).sort();
 }
 
-function cellsOf(img: PushedImage, cells: [number, number][]) {
-  return cells.map(([r, c]) => img.allotments.find((a) => a.row === r && a.col === c)!);
+function cellsOf(p: BuiltPlatform, cells: [number, number][]) {
+  return cells.map(([r, c]) => p.allotments.find((a) => a.row === r && a.col === c)!);
 }
 
 describe("2DFS partitions of a multi-platform image", () => {
-  let img: PushedImage;
+  let img: BuiltImage;
   beforeAll(async () => {
-    img = await pushTdfsImage({
-      repo: "ml/model",
-      tag: "v1",
-      cells: [...CELLS],
-      platforms: [
-        { os: "linux", architecture: "amd64" },
-        { os: "linux", architecture: "arm64" },
-      ],
-      annotations: { "2dfs.partition.jetson": "0.0.0.2--2.0.2.2", "2dfs.partition.firstcol": "0.0.2.0" },
-    });
+    img = await tdfsImage(["linux/amd64", "linux/arm64"])
+      .sharedField()
+      .grid(3, 3)
+      .hole(1, 1)
+      .allotment(0, 1, { compression: "none" })
+      .allotment(0, 2, { compression: "zstd" })
+      .allotment(2, 0, { compression: "none" })
+      .partition("jetson", "0.0.0.2--2.0.2.2")
+      .partition("firstcol", "0.0.2.0")
+      .pushTo(worker, "ml/model", "v1");
   });
 
   it("serves the plain tag byte for byte", async () => {
     const { res, bytes } = await getJson("/v2/ml/model/manifests/v1");
     expect(res.status).toBe(200);
-    expect(await sha256Hex(bytes)).toBe(img.index!.hex);
+    expect(await sha256(bytes)).toBe(img.index!.digest);
     expect(res.headers.get("docker-content-digest")).toBe(img.index!.digest);
   });
 
@@ -100,46 +109,53 @@ describe("2DFS partitions of a multi-platform image", () => {
     const { res, json, bytes } = await getJson("/v2/ml/model/manifests/v1--0.0.1.1");
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toBe(MediaType.OciIndex);
-    const digest = `sha256:${await sha256Hex(bytes)}`;
+    const digest = await sha256(bytes);
     expect(res.headers.get("docker-content-digest")).toBe(digest);
     expect(res.headers.get("etag")).toBe(`"${digest}"`);
-    expect(json.annotations).toEqual(img.indexJson!.annotations);
+    expect(json.annotations).toEqual(img.index!.json.annotations);
     expect(json.manifests).toHaveLength(2);
-    const expected = cellsOf(img, [
-      [0, 0],
-      [0, 1],
-      [1, 0],
-    ]);
     for (const [i, entry] of json.manifests.entries()) {
       const p = img.platforms[i]!;
+      const expected = cellsOf(p, [
+        [0, 0],
+        [0, 1],
+        [1, 0],
+      ]);
       expect(entry.platform).toEqual(p.platform);
       expect(entry.annotations).toEqual({ "org.example.entry": p.platform.architecture });
       const child = await getJson(`/v2/ml/model/manifests/${entry.digest}`);
       expect(child.res.status).toBe(200);
-      expect(`sha256:${await sha256Hex(child.bytes)}`).toBe(entry.digest);
+      expect(await sha256(child.bytes)).toBe(entry.digest);
       expect(child.bytes.byteLength).toBe(entry.size);
-      expect(child.json.annotations).toEqual(p.manifestJson.annotations);
+      expect(child.json.annotations).toEqual(p.manifest.json.annotations);
       expect(child.json.layers).toEqual([
-        ...p.baseLayers.map((l) => ({ mediaType: MediaType.OciLayerGzip, digest: l.digest, size: l.size })),
-        ...expected.map((a) => ({ mediaType: a.mediaType, digest: a.blob.digest, size: a.blob.size })),
+        ...p.layers.map((l) => ({ mediaType: MediaType.OciLayerGzip, digest: l.digest, size: l.size })),
+        ...expected.map((a) => ({
+          mediaType: a.layer.descriptor.mediaType,
+          digest: a.layer.digest,
+          size: a.layer.size,
+        })),
       ]);
       // The config: the original with diff_ids and history extended, nothing else changed.
       const cfgRes = await fetchRegistry(`/v2/ml/model/blobs/${child.json.config.digest}`);
       expect(cfgRes.status).toBe(200);
       const cfgBytes = new Uint8Array(await cfgRes.arrayBuffer());
-      expect(`sha256:${await sha256Hex(cfgBytes)}`).toBe(child.json.config.digest);
+      expect(await sha256(cfgBytes)).toBe(child.json.config.digest);
       expect(cfgBytes.byteLength).toBe(child.json.config.size);
       const cfg = JSON.parse(new TextDecoder().decode(cfgBytes));
-      expect(cfg.rootfs.diff_ids).toEqual([...p.diffIds, ...expected.map((a) => `sha256:${a.diffid}`)]);
+      expect(cfg.rootfs.diff_ids).toEqual([
+        ...p.layers.map((l) => l.diffId),
+        ...expected.map((a) => `sha256:${a.diffid}`),
+      ]);
       expect(cfg.history).toHaveLength(2 + expected.length);
       expect(cfg.history.slice(0, 2)).toEqual(p.configJson.history);
       expect(cfg["x-unknown-field"]).toEqual(p.configJson["x-unknown-field"]);
       expect(cfg.config).toEqual(p.configJson.config);
       // Every allotment resolves by digest, byte for byte.
       for (const a of expected) {
-        const b = await fetchRegistry(`/v2/ml/model/blobs/${a.blob.digest}`);
+        const b = await fetchRegistry(`/v2/ml/model/blobs/${a.layer.digest}`);
         expect(b.status).toBe(200);
-        expect(await sha256Hex(new Uint8Array(await b.arrayBuffer()))).toBe(a.blob.hex);
+        expect(await sha256(new Uint8Array(await b.arrayBuffer()))).toBe(a.layer.digest);
       }
     }
   });
@@ -231,14 +247,14 @@ describe("2DFS partitions of a multi-platform image", () => {
     expect(named.res.status).toBe(200);
     expect(named.res.headers.get("docker-content-digest")).toBe(coords.res.headers.get("docker-content-digest"));
     const child = await getJson(`/v2/ml/model/manifests/${named.json.manifests[1]!.digest}`);
-    const want = cellsOf(img, [
+    const want = cellsOf(img.platforms[1]!, [
       [0, 0],
       [0, 1],
       [0, 2],
       [2, 0],
       [2, 1],
       [2, 2],
-    ]).map((a) => a.blob.digest);
+    ]).map((a) => a.layer.digest);
     expect(child.json.layers.slice(2).map((l) => l.digest)).toEqual(want);
   });
 
@@ -247,7 +263,7 @@ describe("2DFS partitions of a multi-platform image", () => {
     expect(res.status).toBe(200);
     const child = await getJson(`/v2/ml/model/manifests/${json.manifests[0]!.digest}`);
     expect(child.json.layers.map((l) => l.mediaType)).not.toContain(MediaType.TdfsField);
-    expect(child.json.layers).toHaveLength(2 + CELLS.length);
+    expect(child.json.layers).toHaveLength(2 + ALLOTMENTS);
   });
 
   it.each([
@@ -288,12 +304,12 @@ describe("2DFS partitions of a multi-platform image", () => {
     // The manifest holds the config as a blob of the repository now, not as a collectable derived object.
     expect(await env.BLOBS.head(keys.blobLink("ml/model", config))).not.toBeNull();
     const got = await fetchRegistry(`/v2/ml/model/blobs/${config}`);
-    expect(await sha256Hex(new Uint8Array(await got.arrayBuffer()))).toBe(config.slice(7));
+    expect(await sha256(new Uint8Array(await got.arrayBuffer()))).toBe(config);
   });
 
   it("serves a literal tag that looks like a semantic tag as stored", async () => {
     const plain = img.platforms[0]!;
-    const res = await pushManifest("ml/model", "v1--0.0.0.0", plain.manifestJson, MediaType.OciManifest);
+    const res = await registry.putManifest("ml/model", "v1--0.0.0.0", plain.manifest.bytes, MediaType.OciManifest);
     expect(res.status).toBe(201);
     const got = await getJson("/v2/ml/model/manifests/v1--0.0.0.0");
     expect(got.res.headers.get("docker-content-digest")).toBe(plain.manifest.digest);
@@ -302,44 +318,38 @@ describe("2DFS partitions of a multi-platform image", () => {
 
 describe("2DFS partitions of a single-manifest image", () => {
   it("answers with a partitioned single manifest", async () => {
-    const img = await pushTdfsImage({
-      repo: "ml/single",
-      tag: "v1",
-      cells: [
-        { row: 0, col: 0, kind: "gzip" },
-        { row: 0, col: 1, kind: "tar" },
-      ],
-      single: true,
-    });
+    const img = await tdfsImage()
+      .allotment(0, 0)
+      .allotment(0, 1, { compression: "none" })
+      .index(false)
+      .pushTo(worker, "ml/single", "v1");
     const { res, json } = await getJson("/v2/ml/single/manifests/v1--0.1.0.1");
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toBe(MediaType.OciManifest);
-    const a = img.allotments[1]!;
-    expect(json.layers.at(-1)).toEqual({ mediaType: MediaType.OciLayerTar, digest: a.blob.digest, size: a.blob.size });
+    const a = img.platforms[0]!.allotments[1]!;
+    expect(json.layers.at(-1)).toEqual({
+      mediaType: MediaType.OciLayerTar,
+      digest: a.layer.digest,
+      size: a.layer.size,
+    });
     expect(json.layers).toHaveLength(3);
   });
 });
 
 describe("pushing a 2DFS image", () => {
   it("refuses a field that lists an allotment the repository lacks, naming the cell", async () => {
-    const img = await pushTdfsImage({
-      repo: "ml/ok",
-      tag: "v1",
-      cells: [{ row: 0, col: 0, kind: "gzip" }],
-      single: true,
-    });
+    const img = await tdfsImage().allotment(0, 0).index(false).pushTo(worker, "ml/ok", "v1");
     const p = img.platforms[0]!;
     const ghost = "ab".repeat(32);
-    const field = await pushBlob(
+    const [a] = img.platforms[0]!.allotments;
+    const field = await pushField(
       "ml/ok",
-      new TextEncoder().encode(
-        `{"rows":[{"allotments":[{"row":0,"col":0,"digest":"${img.allotments[0]!.digest}","diffid":"${img.allotments[0]!.diffid}"},{"row":0,"col":1,"digest":"${ghost}","diffid":"${ghost}"}],"allotments_size":2}],"rows_size":1,"owner":""}`,
-      ),
+      `{"rows":[{"allotments":[{"row":0,"col":0,"digest":"${a!.digest}","diffid":"${a!.diffid}"},{"row":0,"col":1,"digest":"${ghost}","diffid":"${ghost}"}],"allotments_size":2}],"rows_size":1,"owner":""}`,
     );
     const manifest = {
-      ...p.manifestJson,
+      ...p.manifest.json,
       layers: [
-        ...(p.manifestJson.layers as Desc[]).slice(0, -1),
+        ...(p.manifest.json.layers as Desc[]).slice(0, -1),
         { mediaType: MediaType.TdfsField, digest: field.digest, size: field.size },
       ],
     };
@@ -352,29 +362,22 @@ describe("pushing a 2DFS image", () => {
   });
 
   it("refuses a malformed field", async () => {
-    const img = await pushTdfsImage({
-      repo: "ml/bad",
-      tag: "v1",
-      cells: [{ row: 0, col: 0, kind: "gzip" }],
-      single: true,
-    });
+    const img = await tdfsImage().allotment(0, 0).index(false).pushTo(worker, "ml/bad", "v1");
     const p = img.platforms[0]!;
-    const field = await pushBlob(
+    const field = await pushField(
       "ml/bad",
-      new TextEncoder().encode(
-        `{"rows":[{"allotments":[{"row":0,"col":0,"digest":"XYZ","diffid":""}],"allotments_size":1}],"rows_size":1,"owner":""}`,
-      ),
+      `{"rows":[{"allotments":[{"row":0,"col":0,"digest":"XYZ","diffid":""}],"allotments_size":1}],"rows_size":1,"owner":""}`,
     );
     const manifest = {
-      ...p.manifestJson,
+      ...p.manifest.json,
       layers: [
-        ...(p.manifestJson.layers as Desc[]).slice(0, -1),
+        ...(p.manifest.json.layers as Desc[]).slice(0, -1),
         { mediaType: MediaType.TdfsField, digest: field.digest, size: field.size },
       ],
     };
     const res = await pushManifest("ml/bad", "v2", manifest, MediaType.OciManifest);
     expect(res.status).toBe(400);
     expect(((await res.json()) as OciErrorBody).errors[0]!.code).toBe("MANIFEST_INVALID");
-    expect((await blobOf(field.bytes)).digest).toBe(field.digest);
+    expect(await sha256(field.bytes)).toBe(field.digest);
   });
 });

@@ -15,16 +15,21 @@ import { encodePem } from "../../core/sign/pem.ts";
 import { signSimple } from "../../core/sign/sign.ts";
 import { signatureManifest, signatureTag } from "../../core/sign/simple-signing.ts";
 import { checkSignature, findSignatures, type SignatureStore } from "../../core/sign/verify.ts";
+import { anImage } from "../helpers/images/builder.ts";
+import type { BuiltImage } from "../helpers/images/types.ts";
 import { workerWith, type Call } from "./auth-support.ts";
-import { pushBlob, pushTdfsImage, type PushedImage } from "./helpers/tdfs-image.ts";
+import { registry as registryApi, worker } from "./helpers/registry.ts";
 
 const ACCEPT = [MediaType.OciIndex, MediaType.OciManifest].join(", ");
-const CELLS = [
-  { row: 0, col: 0, kind: "gzip" },
-  { row: 0, col: 1, kind: "tar" },
-  { row: 1, col: 0, kind: "gzip" },
-  { row: 1, col: 1, kind: "zstd" },
-] as const;
+/** A 2x2 field over two base layers: gzip, plain tar and zstd allotments. */
+function pushImage(repo: string): Promise<BuiltImage> {
+  return anImage()
+    .randomLayers(2, 4096)
+    .grid(2, 2)
+    .allotment(0, 1, { compression: "none" })
+    .allotment(1, 1, { compression: "zstd" })
+    .pushTo(worker, repo, "v1");
+}
 
 const workerdScrypt: Scrypt = (passphrase, salt, params, length) =>
   new Promise((resolve, reject) =>
@@ -43,8 +48,8 @@ async function ownerSigns(call: Call, repo: string, key: SigningKey, digest: str
   const subject = { mediaType: MediaType.OciIndex, digest: digest as Digest, size: 1 };
   const simple = await signSimple(key, { identity: `registry.test/${repo}:v1`, subject });
   const sig = await signatureManifest([simple.layer]);
-  await pushBlob(repo, simple.payload);
-  await pushBlob(repo, sig.config);
+  await registryApi.pushBlob(repo, simple.payload);
+  await registryApi.pushBlob(repo, sig.config);
   const res = await call(`/v2/${repo}/manifests/${signatureTag(digest as Sha256Digest)}`, {
     method: "PUT",
     headers: { "Content-Type": MediaType.OciManifest },
@@ -83,22 +88,22 @@ async function partitionOf(call: Call, repo: string, tag: string): Promise<{ dig
 describe("the registry's partition signer", () => {
   let owner: SigningKey;
   let registry: { key: SigningKey; pkcs8: Uint8Array };
-  let trusted: PushedImage;
-  let untrusted: PushedImage;
+  let trusted: BuiltImage;
+  let untrusted: BuiltImage;
   let on: Call;
 
   beforeAll(async () => {
     owner = (await newKey()).key;
     registry = await newKey();
-    trusted = await pushTdfsImage({ repo: "sign/trusted", tag: "v1", cells: [...CELLS] });
-    untrusted = await pushTdfsImage({ repo: "sign/untrusted", tag: "v1", cells: [...CELLS] });
+    trusted = await pushImage("sign/trusted");
+    untrusted = await pushImage("sign/untrusted");
     on = workerWith({
       PARTITION_SIGNING_KEY: await encryptPrivateKey(registry.pkcs8, "registry passphrase", workerdScrypt),
       PARTITION_SIGNING_KEY_PASSPHRASE: "registry passphrase",
       PARTITION_TRUSTED_KEYS: publicKeyPem(owner.publicKey),
     });
-    await ownerSigns(on, "sign/trusted", owner, trusted.root.digest);
-    await ownerSigns(on, "sign/untrusted", (await newKey()).key, untrusted.root.digest);
+    await ownerSigns(on, "sign/trusted", owner, trusted.digest);
+    await ownerSigns(on, "sign/untrusted", (await newKey()).key, untrusted.digest);
   });
 
   it("signs a partition of a trusted image, its index and its platform manifest, claiming source and selection", async () => {
@@ -113,7 +118,7 @@ describe("the registry's partition signer", () => {
         });
         expect(check).toMatchObject({
           ok: true,
-          claims: { source: trusted.root.digest, selection: "0.0.0.1", sourceSigner: owner.publicKey.fingerprint },
+          claims: { source: trusted.digest, selection: "0.0.0.1", sourceSigner: owner.publicKey.fingerprint },
         });
         if (digest !== part.digest && check.ok)
           expect(check.claims?.manifest).toBe(trusted.platforms[0]!.manifest.digest);
@@ -145,7 +150,7 @@ describe("the registry's partition signer", () => {
     const part = await partitionOf(on, "sign/untrusted", "v1--0.0.0.1");
     expect(await findSignatures(store, part.digest as Sha256Digest)).toEqual([]);
     expect((await on(`/v2/sign/untrusted/manifests/${signatureTag(part.digest as Sha256Digest)}`)).status).toBe(404);
-    const referrers = await served(on, "sign/trusted").referrers(trusted.root.digest as Digest, BUNDLE_MEDIA_TYPE);
+    const referrers = await served(on, "sign/trusted").referrers(trusted.digest as Digest, BUNDLE_MEDIA_TYPE);
     expect(referrers).toEqual([]);
   });
 
@@ -199,7 +204,7 @@ describe("the registry's partition signer", () => {
         expect(body.errors[0]!.message).toMatch(/^partition signing is misconfigured: /);
         expect(body.errors[0]!.message).toMatch(message);
       }
-      expect((await broken(`/v2/sign/trusted/referrers/${trusted.root.digest}`)).status).toBe(200);
+      expect((await broken(`/v2/sign/trusted/referrers/${trusted.digest}`)).status).toBe(200);
       expect((await broken(`/v2/sign/trusted/manifests/v1`, { headers: { Accept: ACCEPT } })).status).toBe(200);
     },
   );

@@ -9,8 +9,13 @@
  *   I3  of two racing operations on an upload session, one wins cleanly: PUT/DELETE, PUT/PUT, PATCH/PATCH;
  *   I4  a collection deletes only what nothing committed refers to (I1 after it), and never answers 500.
  *
- * Each scenario is one of the races issue 8 saw, or a collection racing pushes and mounts.
+ * Each scenario is one of the races of docs/storage.md, "Races that were seen", or a collection
+ * racing pushes and mounts.
+ *
+ * Every scenario runs seeds 1..250; `INTERLEAVING_SEEDS=5000 npx vitest run --config
+ * vitest.worker.config.mts test/worker/storage-interleavings.test.ts` runs more (CONTRIBUTING.md).
  */
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { sha256, type Digest } from "../../core/oci/digest.ts";
 import { MediaType } from "../../core/oci/media-types.ts";
@@ -18,8 +23,19 @@ import { blobInfoFromMeta } from "../../worker/storage/blobs.ts";
 import { keys } from "../../worker/storage/keys.ts";
 import { World } from "./helpers/interleave.ts";
 
-/** Interleavings per scenario. */
-const SEEDS = 250;
+/** Interleavings per scenario unless INTERLEAVING_SEEDS asks for more (or fewer). */
+const DEFAULT_SEEDS = 250;
+const SEEDS = seedCount(env.INTERLEAVING_SEEDS);
+/** Vitest's 60 s per test fits the default seeds; more seeds get proportionally more time. */
+const TIMEOUT_MS = Math.max(60_000, Math.ceil((60_000 * SEEDS) / DEFAULT_SEEDS));
+
+function seedCount(setting: string | undefined): number {
+  if (setting === undefined || setting === "") return DEFAULT_SEEDS;
+  const n = Number(setting);
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new Error(`INTERLEAVING_SEEDS must be a positive integer, not "${setting}"`);
+  return n;
+}
 
 interface Blob {
   bytes: Uint8Array;
@@ -158,7 +174,7 @@ async function forEverySeed(scenario: (w: World) => Promise<void>): Promise<void
   }
 }
 
-describe("storage invariants under interleavings", () => {
+describe("storage invariants under interleavings", { timeout: TIMEOUT_MS }, () => {
   it("a PUT closing a streamed upload races a DELETE of the session: one wins, a 201 stays readable, later pushes are intact", async () => {
     const blob = await blobOf("item 1: close versus cancel");
     await forEverySeed(async (w) => {

@@ -4,6 +4,8 @@ declare global {
     interface Env {
       /** Same kind as wrangler.toml's LOGIN_LIMITER, with the shortest window: 25 per 10 s. */
       LOGIN_LIMITER_10S: RateLimit;
+      /** Interleavings per scenario in storage-interleavings.test.ts, from the environment of `vitest`. */
+      INTERLEAVING_SEEDS?: string;
     }
   }
 }

@@ -5,22 +5,21 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { usersWithPasswords, workerWith } from "./auth-support.ts";
-import { fetchRegistry, pushTdfsImage, type PushedImage } from "./helpers/tdfs-image.ts";
+import { anImage } from "../helpers/images/builder.ts";
+import type { BuiltImage } from "../helpers/images/types.ts";
+import { call as fetchRegistry, worker } from "./helpers/registry.ts";
 
 const REPO = `ui/${crypto.randomUUID().slice(0, 8)}`;
-let image: PushedImage;
+let image: BuiltImage;
 
 beforeAll(async () => {
-  image = await pushTdfsImage({
-    repo: REPO,
-    tag: "v1",
-    cells: [
-      { row: 0, col: 0, kind: "gzip" },
-      { row: 0, col: 1, kind: "tar" },
-      { row: 1, col: 1, kind: "zstd" },
-    ],
-    annotations: { "2dfs.partition.first": "0.0.0.1" },
-  });
+  image = await anImage()
+    .randomLayers(2, 4096)
+    .allotment(0, 0)
+    .allotment(0, 1, { opaque: true })
+    .allotment(1, 1, { compression: "zstd" })
+    .partition("first", "0.0.0.1")
+    .pushTo(worker, REPO, "v1");
 });
 
 describe("the web view over HTTP", () => {
@@ -60,8 +59,8 @@ describe("the web view over HTTP", () => {
   it("renders a shared selection on the server: tag, bytes and commands need no script", async () => {
     const html = await (await fetchRegistry(`/ui/${REPO}:v1?sel=0.0.0.1&platform=linux/amd64`)).text();
     expect(html).toContain(`<code id="sel-ref" data-label="first">registry.test/${REPO}:v1--first</code>`);
-    const base = image.platforms[0]!.baseLayers.reduce((n, l) => n + l.size, 0);
-    const cells = image.allotments.filter((a) => a.row === 0).reduce((n, a) => n + a.blob.size, 0);
+    const base = image.platforms[0]!.layers.reduce((n, l) => n + l.size, 0);
+    const cells = image.platforms[0]!.allotments.filter((a) => a.row === 0).reduce((n, a) => n + a.layer.size, 0);
     expect(html).toContain(`id="sel-bytes" data-bytes="${base + cells}"`);
     expect(html).toContain(`<code>ctr image pull --plain-http registry.test/${REPO}:v1--first</code>`);
     expect(html).toMatch(/<td class="cell gzip sel"[^>]* data-cell="0.0"/);
@@ -69,22 +68,20 @@ describe("the web view over HTTP", () => {
   });
 
   it("shows a field past 100 x 100 a window at a time, and costs a selection from every allotment", async () => {
-    const far = await pushTdfsImage({
-      repo: `${REPO}-far`,
-      tag: "v1",
-      cells: [
-        { row: 0, col: 0, kind: "gzip" },
-        { row: 150, col: 120, kind: "tar" },
-      ],
-      single: true,
-    });
-    const page = async (query: string) => (await fetchRegistry(`/ui/${far.repo}:v1?${query}`)).text();
+    const farRepo = `${REPO}-far`;
+    const far = await anImage()
+      .randomLayers(2, 4096)
+      .allotment(0, 0)
+      .allotment(150, 120, { compression: "none" })
+      .index(false)
+      .pushTo(worker, farRepo, "v1");
+    const page = async (query: string) => (await fetchRegistry(`/ui/${farRepo}:v1?${query}`)).text();
     const first = await page("sel=0.0.150.120");
     expect(first.match(/<td [^>]*data-r=/g)).toHaveLength(100 * 100);
     expect(first).toContain("rows 0–99 of 151, columns 0–99 of 121");
     const bytes =
-      far.platforms[0]!.baseLayers.reduce((n, l) => n + l.size, 0) +
-      far.allotments.reduce((n, a) => n + a.blob.size, 0);
+      far.platforms[0]!.layers.reduce((n, l) => n + l.size, 0) +
+      far.platforms[0]!.allotments.reduce((n, a) => n + a.layer.size, 0);
     expect(first).toContain(`id="sel-bytes" data-bytes="${bytes}"`);
     const data = JSON.parse(/<script type="application\/json" class="field-data">([^<]*)<\/script>/.exec(first)![1]!);
     expect(data.cells.map(([r, c]: [number, number]) => `${r}.${c}`)).toEqual(["0.0", "150.120"]);
@@ -96,20 +93,21 @@ describe("the web view over HTTP", () => {
   });
 
   it("lists a cell's files as JSON when asked, says why when it cannot, and knows only this repository's blobs", async () => {
-    const at = (row: number, col: number) => image.allotments.find((a) => a.row === row && a.col === col)!;
+    const at = (row: number, col: number) =>
+      image.platforms[0]!.allotments.find((a) => a.row === row && a.col === col)!;
     const json = async (digest: string, repo = REPO) => {
       const r = await fetchRegistry(`/ui/${repo}@${digest}`, { headers: { Accept: "application/json" } });
       return { status: r.status, body: r.status === 200 ? ((await r.json()) as Record<string, unknown>) : null };
     };
-    // These test allotments are not real tars: the reader says so instead of guessing.
-    expect(await json(at(0, 1).blob.digest)).toMatchObject({
+    // An allotment that is not a tar: the reader says so instead of guessing.
+    expect(await json(at(0, 1).layer.digest)).toMatchObject({
       status: 200,
       body: { listed: false, compression: "none", reason: expect.stringMatching(/not a tar header/) },
     });
-    expect(await json(at(1, 1).blob.digest)).toMatchObject({
+    expect(await json(at(1, 1).layer.digest)).toMatchObject({
       body: { listed: false, reason: expect.stringMatching(/zstd/) },
     });
-    expect((await json(at(0, 0).blob.digest, "ui/other-repo")).status).toBe(404);
+    expect((await json(at(0, 0).layer.digest, "ui/other-repo")).status).toBe(404);
     expect((await json(`sha256:${"0".repeat(64)}`)).status).toBe(404);
   });
 

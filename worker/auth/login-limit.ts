@@ -24,7 +24,7 @@
  * documentation says.
  */
 import { RegistryError } from "../../core/oci/errors.ts";
-import { USER_NAME_RE } from "./config.ts";
+import { USER_NAME_RE } from "./config-schema.ts";
 
 /** The window of LOGIN_LIMITER in wrangler.toml: a client told to wait this long finds a new one. */
 export const LOGIN_RETRY_AFTER_SECONDS = 60;

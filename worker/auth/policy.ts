@@ -5,7 +5,7 @@
  * A user list may hold `*`: any signed-in user. `anonymousPull` lets everyone pull, signed in
  * or not.
  */
-import type { AuthConfig } from "./config.ts";
+import type { AuthConfig } from "./config-schema.ts";
 import { compileRepoPattern } from "./glob.ts";
 import { REPOSITORY_ACTIONS, type RepositoryAction, type Scope } from "./scope.ts";
 

@@ -1,6 +1,7 @@
 /**
  * Puts a built 2DFS image together in a layout: per base platform, a manifest of the base layers
- * with the field appended last and the base config unchanged (layers = diff_ids + 1, DESIGN §2);
+ * with the field appended last and the base config unchanged (layers = diff_ids + 1,
+ * docs/format.md §3);
  * an OCI index on top naming the image and its partitions.
  */
 import type { Descriptor } from "../../../core/oci/manifest.ts";

@@ -1,7 +1,7 @@
 /**
  * The blobs an image is made of, allotments included: configs, layers and the field of each
  * platform manifest, plus every allotment the fields reference. Stock tools walk only manifest
- * references and would miss the allotments (DESIGN §2), so push and copy list them from here.
+ * references and would miss the allotments (docs/format.md §3), so push and copy list them from here.
  */
 import type { Digest } from "../../../core/oci/digest.ts";
 import type { Descriptor } from "../../../core/oci/manifest.ts";

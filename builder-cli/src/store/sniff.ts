@@ -1,4 +1,7 @@
-/** The layer media type a stored blob's own bytes call for (DESIGN: served as its bytes are). */
+/**
+ * The layer media type a stored blob's own bytes call for: a registry serves an allotment under the
+ * type its bytes have (docs/format.md §3), so the CLI names it the same way.
+ */
 import { open } from "node:fs/promises";
 import { layerMediaTypeFor, sniffCompression } from "../../../core/oci/media-types.ts";
 

@@ -5,6 +5,7 @@
 import { exports } from "cloudflare:workers";
 import { expect } from "vitest";
 import type { Digest } from "../../../core/oci/digest.ts";
+import type { RegistryTarget } from "../../helpers/images/push.ts";
 import { digestOf } from "./bytes.ts";
 
 export const ORIGIN = "http://registry.test";
@@ -13,6 +14,9 @@ export const ORIGIN = "http://registry.test";
 export function call(pathOrUrl: string, init?: RequestInit): Promise<Response> {
   return exports.default.fetch(new URL(pathOrUrl, ORIGIN).toString(), init);
 }
+
+/** The Worker as a target for the test-image builder's pushes (test/helpers/images/), one blob at a time. */
+export const worker: RegistryTarget = { fetch: (path, init) => call(path, init), concurrency: 1 };
 
 /** A repository name no other test uses, so tests never see each other's state. */
 export function uniqueRepo(prefix: string): string {
