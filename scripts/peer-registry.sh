@@ -4,6 +4,7 @@
 # base images come from. Deletes are enabled so tests can clean up.
 #
 #   scripts/peer-registry.sh start DIR [PORT]   prints the base URL once /v2/ answers (port 5000 by default)
+#                                               with PEER_HTPASSWD=FILE, Basic auth by that htpasswd file
 #   scripts/peer-registry.sh stop DIR           stops it (DIR is left for the caller to remove)
 set -euo pipefail
 
@@ -31,11 +32,15 @@ storage:
 http:
   addr: 127.0.0.1:$port
 CFG
+  if [ -n "${PEER_HTPASSWD:-}" ]; then
+    printf 'auth:\n  htpasswd: {realm: peer, path: %s}\n' "$PEER_HTPASSWD" >>"$dir/config.yml"
+  fi
   setsid docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 </dev/null &
   echo $! >"$dir/pid"
   local url="http://127.0.0.1:$port"
   for _ in $(seq 150); do
-    if curl -fs -o /dev/null "$url/v2/"; then echo "$url"; return 0; fi
+    # With auth, /v2/ answers 401: that it answers at all is what matters.
+    if curl -s -o /dev/null -w '%{http_code}' "$url/v2/" | grep -qE '^(200|401)$'; then echo "$url"; return 0; fi
     kill -0 "$(cat "$dir/pid")" 2>/dev/null || break
     sleep 0.1
   done

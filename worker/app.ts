@@ -75,6 +75,8 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
     c.set("later", later);
     await next();
     c.header("Docker-Distribution-API-Version", "registry/2.0");
+    const stale = store.staleUpstream();
+    if (stale) c.header("Warning", `110 - "upstream ${stale} is unavailable: this answer may be stale"`);
     if (store.config.debugTiming) {
       c.header("Server-Timing", serverTiming(counts));
       // What runs after the response (cache fills, memo writes) is counted too, and logged.

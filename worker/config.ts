@@ -4,6 +4,8 @@
  * with a warning in the Worker log rather than reaching a header or a timer as NaN.
  */
 
+import { localPrefixes } from "./upstream/settings.ts";
+
 /** The plain-string vars (wrangler.toml `[vars]`, `--var`, .dev.vars). Secrets and bindings live in env.ts. */
 export interface Vars {
   /** Largest PATCH body clients should send; advertised as OCI-Chunk-Max-Length. */
@@ -28,6 +30,12 @@ export interface Vars {
   TAG_TTL_SECONDS?: string;
   /** "1": every response carries `Server-Timing: r2;count=N, kv;count=M`. */
   DEBUG_TIMING?: string;
+  /** Repository prefixes served from other registries (worker/upstream/settings.ts, docs/upstreams.md). */
+  UPSTREAMS?: string;
+  /** How long a mirrored tag is taken as the upstream said it, before it is asked again. */
+  UPSTREAM_TAG_TTL_SECONDS?: string;
+  /** Mirrored content unread for this long is collected (and fetched again when asked for). */
+  UPSTREAM_CACHE_TTL_SECONDS?: string;
 }
 
 export interface GcConfig {
@@ -35,6 +43,10 @@ export interface GcConfig {
   uploadTtlMs: number;
   derivedTtlMs: number;
   maxOperations: number;
+  /** Mirrored tags not asked of their upstream for this long are forgotten (docs/upstreams.md). */
+  upstreamCacheTtlMs?: number;
+  /** The local prefixes of UPSTREAMS: repositories under them are mirrors. */
+  mirrorPrefixes?: string[];
 }
 
 export interface Config {
@@ -45,6 +57,7 @@ export interface Config {
   edgeTtlSeconds: number;
   tagTtlSeconds: number;
   debugTiming: boolean;
+  upstreamTagTtlSeconds: number;
 }
 
 export const DEFAULTS = {
@@ -60,6 +73,9 @@ export const DEFAULTS = {
   /** A minute: see docs/edge.md for what it costs and bounds. */
   edgeTtlSeconds: 60,
   tagTtlSeconds: 0,
+  /** As long as a location may keep any answer: a pulled tag is asked upstream about once a minute. */
+  upstreamTagTtlSeconds: 60,
+  upstreamCacheTtlSeconds: 7 * 24 * 3600,
 } as const;
 
 export function readConfig(vars: Vars): Config {
@@ -72,6 +88,7 @@ export function readConfig(vars: Vars): Config {
     // A tag is kept no longer than anything else a location answers from.
     tagTtlSeconds: Math.min(integer(vars, "TAG_TTL_SECONDS", DEFAULTS.tagTtlSeconds, 0), edgeTtlSeconds),
     debugTiming: vars.DEBUG_TIMING === "1",
+    upstreamTagTtlSeconds: integer(vars, "UPSTREAM_TAG_TTL_SECONDS", DEFAULTS.upstreamTagTtlSeconds, 0),
     gc: {
       // Never shorter than the window in which a location may still answer from what it read:
       // nothing such an answer points to is collected while it may be served.
@@ -79,6 +96,8 @@ export function readConfig(vars: Vars): Config {
       uploadTtlMs: integer(vars, "UPLOAD_TTL_SECONDS", DEFAULTS.uploadTtlSeconds, 1) * 1000,
       derivedTtlMs: integer(vars, "GC_DERIVED_TTL_SECONDS", DEFAULTS.gcDerivedTtlSeconds, 1) * 1000,
       maxOperations: integer(vars, "GC_MAX_OPERATIONS", DEFAULTS.gcMaxOperations, 10),
+      upstreamCacheTtlMs: integer(vars, "UPSTREAM_CACHE_TTL_SECONDS", DEFAULTS.upstreamCacheTtlSeconds, 1) * 1000,
+      mirrorPrefixes: localPrefixes(vars.UPSTREAMS) ?? [],
     },
   };
 }

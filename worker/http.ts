@@ -13,6 +13,15 @@ export function repoName(c: Context<AppEnv>): string {
   if (!new URL(c.req.url).pathname.startsWith(`/v2/${name}/`)) {
     throw new RegistryError("NAME_INVALID", "repository names are never percent-encoded", { name });
   }
+  const method = c.req.method;
+  if (method !== "GET" && method !== "HEAD") {
+    const mirror = c.var.store.mirror(name);
+    if (mirror) {
+      throw new RegistryError("DENIED", `${name} is a read-only mirror of ${mirror.remoteName} on ${mirror.host}`, {
+        name,
+      });
+    }
+  }
   return name;
 }
 

@@ -19,11 +19,18 @@ export interface PeerRegistry {
   stop(): Promise<void>;
 }
 
-export async function startPeerRegistry(): Promise<PeerRegistry> {
+export interface PeerOptions {
+  /** An htpasswd file (bcrypt): the peer then asks for Basic credentials. */
+  htpasswd?: string;
+}
+
+export async function startPeerRegistry(opts: PeerOptions = {}): Promise<PeerRegistry> {
   const dir = await mkdtemp(join(tmpdir(), "2dfs-peer-"));
   const port = await freePort();
   try {
-    const { stdout } = await run(SCRIPT, ["start", dir, String(port)]);
+    const { stdout } = await run(SCRIPT, ["start", dir, String(port)], {
+      ...(opts.htpasswd ? { env: { PEER_HTPASSWD: opts.htpasswd } } : {}),
+    });
     return {
       url: stdout.trim(),
       host: `127.0.0.1:${port}`,

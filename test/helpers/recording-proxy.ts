@@ -15,12 +15,16 @@ export interface SeenRequest {
   contentLength: string | undefined;
   contentRange: string | undefined;
   transferEncoding: string | undefined;
+  range: string | undefined;
   /** What the proxy did: forwarded (with the upstream status) or a fault it injected. */
   outcome: number | "dropped" | "cut";
 }
 
-/** Called for each request before it is forwarded; a fault replaces forwarding. */
-export type Fault = "503" | "drop" | { cutAfter: number };
+/**
+ * Called for each request before it is forwarded; a fault replaces forwarding, except "corrupt",
+ * which forwards and flips one bit of the response body (an upstream serving the wrong bytes).
+ */
+export type Fault = "503" | "drop" | "corrupt" | { cutAfter: number };
 export type FaultPlan = (req: IncomingMessage, seen: readonly SeenRequest[]) => Fault | undefined;
 
 export interface RecordingProxy {
@@ -44,6 +48,7 @@ export async function startRecordingProxy(upstream: string): Promise<RecordingPr
       contentLength: req.headers["content-length"],
       contentRange: req.headers["content-range"],
       transferEncoding: req.headers["transfer-encoding"],
+      range: req.headers.range,
       outcome: "dropped",
     };
     const fault = faults?.(req, seen);
@@ -64,7 +69,17 @@ export async function startRecordingProxy(upstream: string): Promise<RecordingPr
       (upRes) => {
         entry.outcome = upRes.statusCode ?? 0;
         res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-        upRes.pipe(res);
+        if (fault !== "corrupt") {
+          upRes.pipe(res);
+          return;
+        }
+        let first = true;
+        upRes.on("data", (b: Buffer) => {
+          if (first && b.length > 0) b[b.length - 1]! ^= 1;
+          first = false;
+          res.write(b);
+        });
+        upRes.on("end", () => res.end());
       },
     );
     up.on("error", () => res.destroy());

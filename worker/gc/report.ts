@@ -9,6 +9,7 @@ export const CATEGORIES = [
   "data",
   "uploads",
   "derived",
+  "mirrorTags",
 ] as const;
 export type Category = (typeof CATEGORIES)[number];
 

@@ -37,6 +37,7 @@ interface Buried {
 }
 
 export async function collectRepository(ctx: GcContext, name: string): Promise<void> {
+  if (ctx.config.mirrorPrefixes?.some((p) => name.startsWith(p))) await expireMirrorTags(ctx, name);
   const snap = await snapshot(ctx.bucket, name);
   const marks: Marks = { manifests: new Set(), blobs: new Set() };
   // Roots: every tag, and every manifest too young to delete (a push in progress may tag it next).
@@ -52,6 +53,25 @@ export async function collectRepository(ctx: GcContext, name: string): Promise<v
   await ctx.hooks.afterMark?.(name);
   const buried = await sweep(ctx, snap, marks);
   if (buried.length > 0) await repair(ctx, snap, marks, buried);
+}
+
+/**
+ * A mirror is a cache of its upstream (docs/upstreams.md): a tag not asked of the upstream for
+ * UPSTREAM_CACHE_TTL_SECONDS is forgotten, and what only it reached is collected as any garbage
+ * is. Its next pull fetches it again. A tag is asked again on any read after UPSTREAM_TAG_TTL_SECONDS,
+ * so its `fetched` time (and its object's upload time, which every such write renews) says when it
+ * was last wanted.
+ */
+async function expireMirrorTags(ctx: GcContext, name: string): Promise<void> {
+  const ttl = ctx.config.upstreamCacheTtlMs;
+  if (ttl === undefined) return;
+  const expired: R2Object[] = [];
+  for await (const o of ctx.bucket.listAll(keys.tagsPrefix(name), ["customMetadata"])) {
+    const fetched = Number(o.customMetadata?.fetched ?? 0);
+    if (ctx.now - fetched > ttl && ctx.now - o.uploaded.getTime() > ttl) expired.push(o);
+  }
+  for (const o of expired) tally(ctx.report, "mirrorTags", o.size);
+  if (!ctx.dryRun && expired.length > 0) await ctx.bucket.delete(expired.map((o) => o.key));
 }
 
 async function snapshot(bucket: GcBucket, name: string): Promise<Snapshot> {
@@ -176,6 +196,7 @@ async function stillAsSnapshot(bucket: GcBucket, name: string, buried: Buried[])
     data: undefined,
     uploads: undefined,
     derived: undefined,
+    mirrorTags: undefined,
   };
   const seen = new Map(buried.map((b) => [b.obj.key, b.obj]));
   const unchanged = new Set<string>();

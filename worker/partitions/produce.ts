@@ -10,12 +10,14 @@
 import type { Digest } from "../../core/oci/digest.ts";
 import { RegistryError } from "../../core/oci/errors.ts";
 import type { ImageManifest } from "../../core/oci/manifest.ts";
-import type { Field } from "../../core/tdfs/field.ts";
+import { FieldError, parseField, type Field } from "../../core/tdfs/field.ts";
+import type { AllotmentFacts } from "../../core/tdfs/partition.ts";
 import { canonicalSelection, LabelError, splitSemanticTag } from "../../core/tdfs/label.ts";
 import { partitionImage, selectionOf, type PartitionSource } from "../../core/tdfs/partition-image.ts";
 import { rememberedPartition, rememberPartition, tagDigest } from "../storage/edge-reads.ts";
 import type { StoredManifest } from "../storage/manifests.ts";
 import type { Store } from "../storage/store.ts";
+import type { Mirror } from "../upstream/mirror.ts";
 import { loadFieldFacts, recordFieldFacts, type FieldFacts } from "./facts.ts";
 
 interface CachedPartition {
@@ -73,7 +75,8 @@ function labelKey(q: Asked): Promise<string> {
 async function derive(q: Asked): Promise<StoredManifest> {
   const { store, name, tag, split, baseDigest } = q;
   const labelKeyOf = await labelKey(q);
-  const root = await store.manifests.get(name, baseDigest);
+  const root =
+    (await store.manifests.get(name, baseDigest)) ?? (await store.mirror(name)?.manifest(baseDigest)) ?? null;
   if (!root) throw notFound(`base tag "${split.base}" points to a missing manifest`, { tag });
   let rects;
   try {
@@ -124,6 +127,8 @@ async function derive(q: Asked): Promise<StoredManifest> {
 
 /** What the registry stores, as core's partition function reads it. */
 function storeSource(store: Store, name: string): PartitionSource {
+  const mirror = store.mirror(name);
+  if (mirror) return mirrorSource(mirror);
   const facts = new Map<Digest, Promise<FieldFacts>>();
   const factsOf = (manifest: ImageManifest | undefined, fieldDigest: Digest): Promise<FieldFacts> => {
     let p = facts.get(fieldDigest);
@@ -151,6 +156,35 @@ function storeSource(store: Store, name: string): PartitionSource {
     },
     field: async (manifest, fieldDigest): Promise<Field> => (await factsOf(manifest, fieldDigest)).field,
     facts: async (fieldDigest) => (await factsOf(undefined, fieldDigest)).facts,
+  };
+}
+
+/**
+ * A mirrored image, as its upstream serves it: manifests, configs and fields are fetched (and kept)
+ * as the partition needs them, and each selected allotment's size and compression come from a
+ * ranged GET of its first bytes. No other allotment is asked for, and none is fetched whole.
+ */
+function mirrorSource(mirror: Mirror): PartitionSource {
+  return {
+    manifest: (digest) => mirror.manifest(digest),
+    config: (digest) => mirror.smallBlob(digest),
+    field: async (_manifest, fieldDigest) => {
+      try {
+        return parseField(await mirror.smallBlob(fieldDigest));
+      } catch (e) {
+        if (e instanceof FieldError) throw new RegistryError("MANIFEST_INVALID", `invalid 2dfs field: ${e.message}`);
+        throw e;
+      }
+    },
+    facts: async (_field, selected) =>
+      new Map(
+        await Promise.all(
+          selected.map(async (a): Promise<[string, AllotmentFacts]> => {
+            const digest = `sha256:${a.digest}` as Digest;
+            return [digest, await mirror.allotmentFacts(digest)];
+          }),
+        ),
+      ),
   };
 }
 

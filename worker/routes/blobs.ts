@@ -27,7 +27,12 @@ blobs.on(["GET", "HEAD"], "/:name{.+}/blobs/:digest", async (c) => {
       ? ((await store.blobs.vouch(name, digest, store.config.gc.graceMs / 2)) ??
         (await store.derived.statBlob(name, digest)))
       : await blobToServe(store, name, digest);
-  if (!info) throw new RegistryError("BLOB_UNKNOWN", undefined, { digest });
+  if (!info) {
+    // A mirror fetches what it does not hold yet (worker/upstream/mirror.ts).
+    const mirror = store.mirror(name);
+    if (mirror) return mirror.serveBlob(c.req.method === "HEAD" ? "HEAD" : "GET", digest, rangeHeader);
+    throw new RegistryError("BLOB_UNKNOWN", undefined, { digest });
+  }
   // The cached response is a full 200: a ranged or conditional GET is answered from R2 instead,
   // and a blob too large to be cached is not looked up.
   const cacheable = c.req.method === "GET" && !rangeHeader && !ifNoneMatch && info.size <= store.edgeCache.maxBytes;

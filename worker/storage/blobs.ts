@@ -11,7 +11,7 @@ import { RegistryError } from "../../core/oci/errors.ts";
 import { sniffCompression, type Compression } from "../../core/oci/media-types.ts";
 import { deleteAll, IF_ABSENT, ifUnchanged, listAll, type Bucket } from "./bucket.ts";
 import { dataIdOf, digestFromKey, keys } from "./keys.ts";
-import { BlockSource, headOf, putBlocks } from "./blocks.ts";
+import { BLOCK_BYTES, BlockSource, headOf, putBlocks } from "./blocks.ts";
 import type { Clock } from "./clock.ts";
 import { intentBlocks } from "./intent.ts";
 
@@ -224,6 +224,75 @@ export class BlobStore {
     });
     if (!rewritten) return this.stat(repo, digest);
     return (await this.intact(info, key)) ? info : null;
+  }
+
+  /**
+   * A blob fetched from elsewhere (a mirror's upstream, worker/upstream/mirror.ts), streamed to the
+   * client and into a fresh R2 object at once, then committed into `repo`. The digest is checked as
+   * the bytes pass: the last block is held back until it is known, so on a mismatch the client's
+   * stream fails (short of its Content-Length) and the object is never written (R2 refuses it by
+   * its checksum too). A client that hangs up does not stop the copy. Concurrent first GETs each
+   * write a copy of their own; the commit protocol keeps one.
+   */
+  serveAndStore(
+    repo: string,
+    digest: Digest,
+    body: ReadableStream<Uint8Array>,
+    length: number,
+    later: (work: Promise<unknown>) => void,
+  ): ReadableStream<Uint8Array> {
+    const algorithm = algorithmOf(digest);
+    const loc = keys.data(crypto.randomUUID());
+    const toR2 = new FixedLengthStream(length);
+    const put = this.bucket.put(loc, toR2.readable, {
+      [algorithm]: hexOf(digest),
+      httpMetadata: { contentType: "application/octet-stream" },
+    });
+    put.catch(() => undefined);
+    const client = new FixedLengthStream(length);
+    const store = toR2.writable.getWriter();
+    const serve = client.writable.getWriter();
+    const hasher = new crypto.DigestStream(HASH_NAMES[algorithm]);
+    const hash = hasher.getWriter();
+    let serving = true;
+    const both = (block: Uint8Array): Promise<unknown> =>
+      Promise.all([
+        store.write(block.slice()),
+        serving ? serve.write(block).catch(() => (serving = false)) : undefined,
+      ]);
+    const pump = async (): Promise<void> => {
+      const source = new BlockSource(body);
+      let head: Uint8Array = new Uint8Array(0);
+      let held: Uint8Array | undefined;
+      let left = length;
+      try {
+        while (left > 0) {
+          const block = await source.read(Math.min(BLOCK_BYTES, left));
+          if (!block) throw new Error("the upstream's body ended early");
+          left -= block.byteLength;
+          head = headOf(head, block);
+          await hash.write(block);
+          if (held) await both(held);
+          held = block;
+        }
+        await hash.close();
+        const got = digestFromHash(algorithm, await hasher.digest);
+        if (got !== digest) throw new Error(`the upstream's bytes hash to ${got}, not ${digest}`);
+        if (held) await both(held);
+        await store.close();
+        if (serving) await serve.close().catch(() => undefined);
+        await put;
+        await this.commitOwn(repo, { digest, size: length, compression: sniffCompression(head), loc, pieces: 1 });
+      } catch (e) {
+        console.error(`blob ${digest} from upstream not stored: ${e instanceof Error ? e.message : String(e)}`);
+        await Promise.all([serve.abort(e).catch(() => undefined), store.abort(e).catch(() => undefined)]);
+        await source.cancel(e);
+        await put.catch(() => undefined);
+        await this.bucket.delete(loc).catch(() => undefined);
+      }
+    };
+    later(pump());
+    return client.readable as ReadableStream<Uint8Array>;
   }
 
   /** Commits a verified copy; if the commit fails, the copy is deleted so that nothing is left behind. */

@@ -24,7 +24,8 @@ export async function tagDigest(store: Store, name: string, tag: string): Promis
     const seen = await store.memo.json<{ digest: Digest | null }>(key);
     if (seen) return seen.digest;
   }
-  const digest = await store.manifests.resolveTag(name, tag);
+  const mirror = store.mirror(name);
+  const digest = mirror ? await mirror.tag(tag) : await store.manifests.resolveTag(name, tag);
   if (ttl > 0) store.memo.keepJson(key, { digest }, ttl);
   return digest;
 }
@@ -40,7 +41,11 @@ export async function manifestByDigest(store: Store, name: string, digest: Diges
       bytes: new Uint8Array(await seen.arrayBuffer()),
     };
   }
-  const m = (await store.manifests.get(name, digest)) ?? (await store.derived.getManifest(name, digest));
+  const m =
+    (await store.manifests.get(name, digest)) ??
+    (await store.derived.getManifest(name, digest)) ??
+    (await store.mirror(name)?.manifest(digest)) ??
+    null;
   if (!m) return null;
   store.memo.keep(key, m.bytes.slice(), { "Content-Type": m.mediaType });
   return { digest: m.digest, mediaType: m.mediaType, bytes: m.bytes };

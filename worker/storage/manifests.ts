@@ -134,9 +134,24 @@ export class ManifestStore {
    * that was about to remove this tag as it pointed elsewhere must not take the new value with it,
    * so the write is kept as manifests are (worker/storage/intent.ts).
    */
-  private async pointTag(repo: string, tag: string, digest: Digest): Promise<void> {
+  /**
+   * A mirrored repository's tag (worker/upstream/mirror.ts): the digest the upstream named, and when
+   * it was last asked (ms), which decides both when to ask again and when the collector may forget it.
+   */
+  async mirrorTag(repo: string, tag: string): Promise<{ digest: Digest; fetched: number } | null> {
+    const obj = await this.bucket.head(keys.tag(repo, tag));
+    const d = obj?.customMetadata?.digest;
+    return d ? { digest: d as Digest, fetched: Number(obj.customMetadata?.fetched ?? 0) } : null;
+  }
+
+  /** Points a mirrored repository's tag at what its upstream answered, at `fetched` (ms). */
+  async pointMirrorTag(repo: string, tag: string, digest: Digest, fetched: number): Promise<void> {
+    await this.pointTag(repo, tag, digest, { fetched: String(fetched) });
+  }
+
+  private async pointTag(repo: string, tag: string, digest: Digest, extra: Record<string, string> = {}): Promise<void> {
     const key = keys.tag(repo, tag);
-    const write = () => this.bucket.put(key, digest, { customMetadata: { digest } });
+    const write = () => this.bucket.put(key, digest, { customMetadata: { ...extra, digest } });
     await write();
     await keepWritten(this.bucket, this.clock, key, write);
   }

@@ -14,6 +14,8 @@ import { FieldFactsStore } from "./facts.ts";
 import { ManifestStore } from "./manifests.ts";
 import { PartitionCache } from "./partition-cache.ts";
 import { UploadStore } from "./uploads.ts";
+import { Mirror } from "../upstream/mirror.ts";
+import { mirrorOf } from "../upstream/settings.ts";
 
 export interface Store {
   config: Config;
@@ -29,6 +31,10 @@ export interface Store {
   memo: EdgeMemo;
   /** Work to finish after the response. */
   later: (work: Promise<unknown>) => void;
+  /** The upstream a repository is mirrored from (UPSTREAMS), or undefined for a repository of its own. */
+  mirror(name: string): Mirror | undefined;
+  /** The upstream this request answered for from the store because it was down, if any. */
+  staleUpstream(): string | undefined;
 }
 
 export interface StoreParts {
@@ -53,7 +59,8 @@ export function createStore({
 }: StoreParts): Store {
   const config = readConfig(vars);
   const blobs = new BlobStore(bucket, clock);
-  return {
+  const mirrors = new Map<string, Mirror | undefined>();
+  const store: Store = {
     config,
     blobs,
     uploads: new UploadStore(bucket, blobs, clock, config.uploadTtlSeconds),
@@ -65,5 +72,14 @@ export function createStore({
     edgeCache: new EdgeCache(config.cacheMaxBlobBytes),
     memo: new EdgeMemo(origin, config.edgeTtlSeconds, later),
     later,
+    mirror: (name) => {
+      if (!mirrors.has(name)) {
+        const found = mirrorOf(vars as Record<string, unknown>, name);
+        mirrors.set(name, found && new Mirror(store, found.upstream, name, found.remoteName));
+      }
+      return mirrors.get(name);
+    },
+    staleUpstream: () => [...mirrors.values()].find((m) => m?.stale)?.host,
   };
+  return store;
 }

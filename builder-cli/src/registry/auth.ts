@@ -1,167 +1,27 @@
 /**
- * Registry authentication, learned from the first 401 the way docker does it:
- *   - `WWW-Authenticate: Basic ...`: send the credentials with every later request;
- *   - `WWW-Authenticate: Bearer realm=..,service=..`: the Docker token flow. GET
- *     `realm?service=..&scope=repository:<repo>:<actions>` (with the credentials as Basic, if
- *     any; anonymously otherwise), take `token` or `access_token`, and cache it per scope until
- *     it expires. A 401 with a cached token drops it, so the caller re-authenticates once.
- * Credentials and tokens never appear in errors or events.
+ * The token flow as the CLI speaks it: core's Authenticator (core/oci/token-auth.ts), with the
+ * CLI's advice for a registry that wants credentials and its names for network failures.
  */
+import { Authenticator, type AuthOptions } from "../../../core/oci/token-auth.ts";
 import { networkError } from "./network-error.ts";
 
-export interface AuthOptions {
-  username?: string;
-  password?: string;
-}
-
-export type Challenge =
-  | { scheme: "basic"; realm?: string }
-  | { scheme: "bearer"; realm: string; service?: string; scope?: string; error?: string };
+export {
+  AuthError,
+  parseChallenge,
+  repositoryScope,
+  type AuthOptions,
+  type Challenge,
+} from "../../../core/oci/token-auth.ts";
 
 /** What to tell a user who sent no credentials to a registry that wants some. */
 export const CREDENTIALS_NEEDED =
   "the registry requires a username and password: use --username with --password-stdin, TDFS_USERNAME/TDFS_PASSWORD, or docker, podman or skopeo login";
 
-export class AuthError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "AuthError";
-  }
+export function cliAuthenticator(creds: AuthOptions = {}): Authenticator {
+  return new Authenticator(creds, {
+    credentialsNeeded: CREDENTIALS_NEEDED,
+    networkError: (e, url) => networkError(e, url),
+  });
 }
 
-/** Parses the first Basic or Bearer challenge of a WWW-Authenticate header. */
-export function parseChallenge(header: string | null): Challenge | undefined {
-  if (!header) return undefined;
-  const m = /^\s*(basic|bearer)\b(.*)$/is.exec(header);
-  if (!m) return undefined;
-  const scheme = m[1]!.toLowerCase();
-  const params: Record<string, string> = {};
-  // Quoted values may hold commas (scope="repository:x:pull,push"), so match pairs, not split.
-  for (const p of m[2]!.matchAll(/([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))/g)) {
-    params[p[1]!.toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, "$1") : (p[3] ?? "");
-  }
-  if (scheme === "basic") return params.realm !== undefined ? { scheme, realm: params.realm } : { scheme };
-  if (!params.realm) return undefined;
-  const c: Challenge = { scheme: "bearer", realm: params.realm };
-  if (params.service !== undefined) c.service = params.service;
-  if (params.scope !== undefined) c.scope = params.scope;
-  if (params.error !== undefined) c.error = params.error;
-  return c;
-}
-
-/** `repository:<repo>:<actions>`, the scope the token flow grants. */
-export function repositoryScope(repo: string, actions: "pull" | "pull,push"): string {
-  return `repository:${repo}:${actions}`;
-}
-
-interface CachedToken {
-  header: string;
-  expiresAt: number;
-}
-
-/** Docker's token spec: a token without `expires_in` lasts at least 60 s. */
-const DEFAULT_TOKEN_SECONDS = 60;
-/** Refresh this long before expiry, so a token does not lapse in the middle of a request. */
-const EXPIRY_MARGIN_MS = 10_000;
-
-export class Authenticator {
-  readonly #creds: AuthOptions;
-  #challenge: Challenge | undefined;
-  readonly #tokens = new Map<string, Promise<CachedToken>>();
-
-  constructor(creds: AuthOptions = {}) {
-    this.#creds = creds;
-  }
-
-  /** The Authorization header for requests within `scopes`, once the registry has asked for one. */
-  async header(scopes: readonly string[]): Promise<string | undefined> {
-    const c = this.#challenge;
-    if (!c) return undefined;
-    if (c.scheme === "basic") return this.#basic();
-    const key = scopeKey(scopes);
-    let pending = this.#tokens.get(key);
-    if (pending) {
-      const cached = await pending.catch(() => undefined);
-      if (cached && cached.expiresAt > Date.now()) return cached.header;
-      if (this.#tokens.get(key) === pending) this.#tokens.delete(key);
-      pending = undefined;
-    }
-    pending = this.#fetchToken(c, scopes);
-    this.#tokens.set(key, pending);
-    try {
-      return (await pending).header;
-    } catch (e) {
-      this.#tokens.delete(key);
-      throw e;
-    }
-  }
-
-  /**
-   * Learns from a 401: records the challenge and forgets the token that was refused. Returns
-   * whether sending the request again can succeed: not when it already carried Basic
-   * credentials, which would be refused again.
-   */
-  onUnauthorized(
-    wwwAuthenticate: string | null,
-    scopes: readonly string[],
-    sentAuthorization: string | undefined,
-  ): boolean {
-    const c = parseChallenge(wwwAuthenticate);
-    if (!c) return false;
-    this.#challenge = c;
-    this.#tokens.delete(scopeKey(scopes));
-    if (c.scheme === "basic") {
-      if (!this.#hasCreds()) {
-        throw new AuthError(CREDENTIALS_NEEDED);
-      }
-      return !sentAuthorization?.startsWith("Basic ");
-    }
-    return true;
-  }
-
-  /** Whether a username and password were given (else requests go anonymously). */
-  get hasCredentials(): boolean {
-    return this.#hasCreds();
-  }
-
-  #hasCreds(): boolean {
-    return this.#creds.username !== undefined && this.#creds.password !== undefined;
-  }
-
-  #basic(): string {
-    const { username = "", password = "" } = this.#creds;
-    return `Basic ${Buffer.from(`${username}:${password}`, "utf8").toString("base64")}`;
-  }
-
-  async #fetchToken(c: Challenge & { scheme: "bearer" }, scopes: readonly string[]): Promise<CachedToken> {
-    const url = new URL(c.realm);
-    if (c.service !== undefined) url.searchParams.set("service", c.service);
-    for (const s of scopes) url.searchParams.append("scope", s);
-    const headers: Record<string, string> = { Accept: "application/json" };
-    if (this.#hasCreds()) headers.Authorization = this.#basic();
-    const started = Date.now();
-    let res: Response;
-    try {
-      res = await fetch(url, { headers });
-    } catch (e) {
-      throw networkError(e, url) ?? new AuthError(`token request to ${url.origin}${url.pathname} failed: ${String(e)}`);
-    }
-    if (!res.ok) {
-      const who = this.#creds.username !== undefined ? ` as "${this.#creds.username}"` : " anonymously";
-      await res.body?.cancel();
-      throw new AuthError(`token request${who} to ${url.origin}${url.pathname} was refused: HTTP ${res.status}`);
-    }
-    const body = (await res.json()) as { token?: unknown; access_token?: unknown; expires_in?: unknown };
-    const token = typeof body.token === "string" ? body.token : body.access_token;
-    if (typeof token !== "string" || token === "") {
-      throw new AuthError(`token response from ${url.origin}${url.pathname} has no token`);
-    }
-    const seconds =
-      typeof body.expires_in === "number" && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_SECONDS;
-    return { header: `Bearer ${token}`, expiresAt: started + seconds * 1000 - EXPIRY_MARGIN_MS };
-  }
-}
-
-function scopeKey(scopes: readonly string[]): string {
-  return [...scopes].sort().join(" ");
-}
+export type { Authenticator };

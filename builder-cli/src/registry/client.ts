@@ -7,7 +7,7 @@ import pLimit from "p-limit";
 import { isSha256Digest, sha256 } from "../../../core/oci/digest.ts";
 import { imageIndexSchema, type Descriptor } from "../../../core/oci/manifest.ts";
 import { MANIFEST_MEDIA_TYPES, MediaType } from "../../../core/oci/media-types.ts";
-import { Authenticator, repositoryScope, type AuthOptions } from "./auth.ts";
+import { cliAuthenticator, repositoryScope, type AuthOptions } from "./auth.ts";
 import type { BlobLocations } from "./blob-locations.ts";
 import type { PushEventHandler } from "./events.ts";
 import { RegistryHttpError, Transport } from "./http.ts";
@@ -62,7 +62,7 @@ export class RegistryClient {
     this.#emit = opts.onEvent ?? (() => {});
     this.#locations = opts.locations;
     const retry = { ...DEFAULT_RETRY, ...opts.retry };
-    this.#t = new Transport(registryBaseUrl(opts.registry, opts.plainHttp), new Authenticator(opts.auth), retry);
+    this.#t = new Transport(registryBaseUrl(opts.registry, opts.plainHttp), cliAuthenticator(opts.auth), retry);
     this.#uploader = new BlobUploader(
       this.#t,
       opts.registry,

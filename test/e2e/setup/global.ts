@@ -19,6 +19,7 @@ const REQUIRED: Record<string, string> = {
   zstd: "zstd",
   chromium: "chromium",
   tmux: "tmux",
+  htpasswd: "apache2-utils",
 };
 
 function onPath(bin: string): boolean {
