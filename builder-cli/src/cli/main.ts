@@ -7,6 +7,7 @@ import pkg from "../../package.json" with { type: "json" };
 import { EXIT_OK, EXIT_USAGE, runCommand } from "./run.ts";
 
 const commands = {
+  init: () => import("./commands/init.ts"),
   build: () => import("./commands/build.ts"),
   push: () => import("./commands/push.ts"),
   export: () => import("./commands/export.ts"),
@@ -49,6 +50,27 @@ function signingOptions(cmd: Command): Command {
     )
     .option("--passphrase-stdin", "read the key's passphrase from stdin (else $TDFS_KEY_PASSPHRASE or a prompt)");
 }
+
+program
+  .command("init")
+  .description("write a 2dfs.json for a model directory (Hugging Face layouts, GGUF, ONNX) and show its field")
+  .argument("[DIR]", "the model directory", ".")
+  .option("--stages <N>", "add partitions stage0..stage{N-1} for pipeline-parallel serving", integer)
+  .option("--rows-by <GLOB>", "make a row of each folder or file matching GLOB (default: the variant folders)")
+  .option("--dst <PATH>", "where the model's files land in the image", "/model")
+  .option("--force", "replace an existing 2dfs.json")
+  .option("--json", "print the plan as JSON")
+  .addHelpText(
+    "after",
+    `
+Shards become columns in shard order; configs and tokenizer files one allotment at (0,0) that every
+partition includes; the model at the top of DIR is row 0 (partition "main"), each variant folder
+(int8/, onnx/) or --rows-by match a row of its own, named after it. Safetensors are read by their
+headers only. --stages splits the transformer layers into N ranges of about equal bytes (the
+embeddings go to the first stage, the final norm and head to the last); each stage selects only
+the shards holding its tensors.`,
+  )
+  .action((dir: string, flags) => runCommand(async () => (await commands.init()).initCommand(dir, flags)));
 
 signingOptions(
   registryOptions(
