@@ -13,6 +13,7 @@ const commands = {
   export: () => import("./commands/export.ts"),
   copy: () => import("./commands/copy.ts"),
   inspect: () => import("./commands/inspect.ts"),
+  store: () => import("./commands/store.ts"),
   key: () => import("./commands/key.ts"),
   sign: () => import("./commands/sign.ts"),
   verify: () => import("./commands/verify.ts"),
@@ -139,6 +140,40 @@ registryOptions(
     .option("--store <dir>", "local image store")
     .option("--json", "print the result as JSON"),
 ).action((ref: string, flags) => runCommand(async () => (await commands.inspect()).inspectCommand(ref, flags)));
+
+program
+  .command("images")
+  .description("list the images in the local store: digest, platforms, field, size, bytes shared, last use")
+  .option("--store <dir>", "local image store")
+  .option("--json", "print the result as JSON")
+  .action((flags) => runCommand(async () => (await commands.store()).imagesCommand(flags)));
+
+program
+  .command("rm")
+  .description("remove images from the local store (prune then frees what no image references)")
+  .argument("<REF...>", "images to remove, e.g. localhost:5000/models/llm:v1")
+  .option("--store <dir>", "local image store")
+  .option("--json", "print the result as JSON")
+  .action((refs: string[], flags) => runCommand(async () => (await commands.store()).rmCommand(refs, flags)));
+
+program
+  .command("prune")
+  .description("remove the blobs and cache entries no stored image references, and say how many bytes that frees")
+  .option("--dry-run", "say what would be freed, remove nothing")
+  .option("--store <dir>", "local image store")
+  .option("--json", "print the result as JSON")
+  .addHelpText(
+    "after",
+    "\nSafe while builds run: it waits for running builds, pushes and exports to finish, and they wait for it.",
+  )
+  .action((flags) => runCommand(async () => (await commands.store()).pruneCommand(flags)));
+
+program
+  .command("du")
+  .description("how much disk the local store and the allotment cache take, and what prune would free")
+  .option("--store <dir>", "local image store")
+  .option("--json", "print the result as JSON")
+  .action((flags) => runCommand(async () => (await commands.store()).duCommand(flags)));
 
 const key = program.command("key").description("make signing keys");
 key
