@@ -62,6 +62,8 @@ export async function pushStored(target: string, flags: PushFlags): Promise<Push
     registry: stored.ref.registry,
     plainHttp: stored.ref.plainHttp,
     locations: await BlobLocations.open(blobLocationsDir(), stored.ref.registry),
+    // What this machine never pushed may still be in the registry, pushed from somewhere else.
+    mountAnywhere: true,
     ...(auth ? { auth } : {}),
     ...(progress ? { onEvent: (e) => progress.onEvent(e) } : {}),
   });
