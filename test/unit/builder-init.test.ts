@@ -7,7 +7,7 @@ import { mkdir, readFile, stat, truncate, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { InitResult } from "../../builder-cli/src/cli/commands/init.ts";
-import { writeHfModel, type HfModel } from "../helpers/hf-model.ts";
+import { writeHfModel, writeSafetensors, type HfModel } from "../helpers/hf-model.ts";
 import { readJson, sandbox, type BuildOutput, type Sandbox } from "./builder-helpers.ts";
 
 interface SpecJson {
@@ -216,6 +216,28 @@ describe("init on other layouts", () => {
     const stages = s.run(["init", "quantized", "--stages", "2", "--force"]);
     expect(stages.status).toBe(2);
     expect(stages.stderr).toMatch(/--stages needs safetensors whose tensors are named like transformer layers/);
+  });
+
+  it("names no partition for a top of the directory that has only the shared files", async () => {
+    const s = await box();
+    const dir = path.join(s.dir, "pipeline");
+    await files(dir, { "model_index.json": "{}" });
+    const tensor = { dtype: "F32", shape: [64] };
+    await writeSafetensors(path.join(dir, "unet/diffusion_pytorch_model.safetensors"), [
+      { name: "conv_in.weight", ...tensor },
+    ]);
+    await writeSafetensors(path.join(dir, "vae/diffusion_pytorch_model.safetensors"), [
+      { name: "decoder.weight", ...tensor },
+    ]);
+    await files(dir, { "vae/config.json": "{}" });
+    const plan = s.json<InitResult>(["init", "pipeline"]);
+    expect(plan.cells.map((c) => [c.row, c.col, c.files.map((f) => f.path)])).toEqual([
+      [0, 0, ["model_index.json"]],
+      [1, 1, ["unet/diffusion_pytorch_model.safetensors"]],
+      [2, 0, ["vae/config.json"]],
+      [2, 1, ["vae/diffusion_pytorch_model.safetensors"]],
+    ]);
+    expect(plan.spec.partitions).toEqual({ unet: "0.0.0.0--1.0.1.1", vae: "0.0.0.0--2.0.2.1" });
   });
 
   it("refuses a .gguf that is a Git LFS pointer, a missing directory and a file", async () => {

@@ -6,7 +6,7 @@
  *   (r,0)        row r's own small files (a variant's config), in every partition of row r
  *   (r,1..)      row r's weights, one column per shard or file, in shard order
  *
- * Each row with anything in it gets a partition named after it (`main` for the top of the model
+ * Each row with files of its own gets a partition named after it (`main` for the top of the model
  * directory, else the variant folder's or file's name). With stages, each row whose safetensors
  * hold transformer layers also gets `stage0`..`stage{N-1}` (`<row>-stage<k>` for variant rows),
  * each selecting the shared cells and only the shards that hold the stage's tensors.
@@ -104,7 +104,8 @@ export function planField(model: ScannedModel, opts: PlanOptions = {}): FieldPla
     return p;
   };
   model.rows.forEach((r, i) => {
-    const own = cells.filter((c) => c.row === i);
+    // A row of nothing but the shared files (weights only in variant folders) is no model to name.
+    const own = cells.filter((c) => c.row === i && !(c.row === 0 && c.col === 0 && c.what === "shared"));
     if (own.length === 0) return;
     const width = Math.max(...own.map((c) => c.col));
     const whole = add(names[i]!, i, [...sharedRects, { x1: i, y1: 0, x2: i, y2: width }]);
