@@ -44,7 +44,6 @@ export interface WeightColumn {
 }
 
 export interface ModelRow {
-  name: string;
   /** The folder or file the row was made from; "" for the top of the model directory. */
   source: string;
   /** Its own small files (a variant's config): every partition of the row includes them. */
@@ -115,7 +114,6 @@ export async function scanModel(dir: string, opts: ScanOptions = {}): Promise<Sc
     const small = g.files.filter((f) => !weightFormatOf(f.path) && f.size <= SHARED_MAX);
     const large = g.files.filter((f) => !small.includes(f));
     const row: ModelRow = {
-      name: g.source,
       source: g.source,
       small: g.source === "" ? [] : small,
       columns: await columnsOf(dir, shownAs, large, small),
