@@ -84,6 +84,7 @@ describe("the packed 2dfs-push installed outside the repository", () => {
       "cli-progress",
       "commander",
       "p-limit",
+      "picomatch",
       "tar-stream",
       "zod",
     ]);

@@ -360,6 +360,7 @@ describe("progress lines", () => {
     p.onEvent({ type: "blob-start", digest: D, size: 31_457_280, mediaType: "x", offset: 10_485_760 });
     p.onEvent({ type: "blob-done", digest: D, size: 31_457_280, bytesSent: 20_971_520, seconds: 2 });
     p.onEvent({ type: "blob-mounted", digest: D, size: 1000, from: "base/img" });
+    p.onEvent({ type: "blob-mounted", digest: D, size: 2000 });
     p.onEvent({ type: "manifest-pushed", digest: D, reference: "v1", mediaType: "x" });
     p.stop();
     expect(lines).toEqual([
@@ -367,6 +368,7 @@ describe("progress lines", () => {
       "pushing  sha256:abababababab… 31.5 MB, resuming at 10.5 MB",
       "uploaded sha256:abababababab… 31.5 MB in 2.0s (10.5 MB/s)",
       "mounted  sha256:abababababab… 1.0 kB from base/img",
+      "mounted  sha256:abababababab… 2.0 kB (the registry had it)",
       "manifest sha256:abababababab… as v1",
     ]);
   });
@@ -380,9 +382,22 @@ describe("progress lines", () => {
         blobsMounted: 0,
         blobsUploaded: 0,
         bytesUploaded: 0,
+        bytesMounted: 0,
         seconds: 0.25,
         digest: D,
       }),
     ).toBe(`pushed ${D}: 5 blobs, 0 uploaded (0 B), 5 already there in 0.3s`);
+    expect(
+      formatReport({
+        blobsTotal: 5,
+        blobsSkipped: 0,
+        blobsMounted: 4,
+        blobsUploaded: 1,
+        bytesUploaded: 3_000,
+        bytesMounted: 24_200_000,
+        seconds: 1.25,
+        digest: D,
+      }),
+    ).toBe(`pushed ${D}: 5 blobs, 1 uploaded (3.0 kB), 0 already there, 4 mounted (24.2 MB not sent) in 1.3s`);
   });
 });

@@ -124,6 +124,16 @@ function expectContiguousChunks(seen: readonly SeenRequest[], from: number, size
   expect(next).toBe(size);
 }
 
+/**
+ * The upload sessions distribution still holds open in `repo`: each keeps a `startedat` file
+ * until it is completed or cancelled (a cancel leaves only its hash state behind).
+ */
+async function openUploads(repo: string): Promise<string[]> {
+  const dir = join(peer.dir, "data/docker/registry/v2/repositories", repo, "_uploads");
+  const entries = await readdir(dir, { recursive: true }).catch(() => [] as string[]);
+  return entries.filter((e) => e.endsWith("startedat"));
+}
+
 /** A 30 MB uncompressed layer of random bytes: six chunks of 5 MiB. */
 async function bigImage(
   name: string,
@@ -249,6 +259,50 @@ describe("pushing to the distribution registry", () => {
     }
     expect(uploads(proxy.seen).filter((r) => r.method === "DELETE")).toHaveLength(2);
     expect((await inspect(`docker://${peer.host}/tdfs/fresh:v1`)).Layers).toHaveLength(1);
+  });
+
+  it("with mountAnywhere, asks for each blob by digest alone; a refusal's session carries the upload, none is left open", async () => {
+    const img = await writeImage(join(work, "anywhere"), anImage().randomLayers(2, 200_000).index(false), "v1");
+    const image = await toPush(img, "v1");
+    const events: PushEvent[] = [];
+    proxy.seen.length = 0;
+    const report = await client({ mountAnywhere: true, events }).pushImage("tdfs/anywhere", image);
+    // Distribution mounts only with `from`: every blob is uploaded, in the session the mount opened.
+    expect(report).toMatchObject({ blobsTotal: 3, blobsMounted: 0, blobsUploaded: 3, bytesMounted: 0 });
+    expect(report.bytesUploaded).toBe(image.blobs.reduce((n, b) => n + b.size, 0));
+    for (const b of image.blobs) {
+      const mine = uploads(proxy.seen).filter((r) => r.url.includes(encodeURIComponent(b.digest)));
+      const post = mine.filter((r) => r.method === "POST");
+      expect(
+        post.map((r) => [new URL(r.url, "http://registry").searchParams.get("mount"), mountQuery(r.url), r.outcome]),
+      ).toEqual([[b.digest, null, 202]]);
+      // One more request: the PUT that sends the blob into that session.
+      expect(mine.filter((r) => r.method === "PUT").map((r) => [r.outcome, Number(r.contentLength)])).toEqual([
+        [201, b.size],
+      ]);
+    }
+    expect(uploads(proxy.seen).filter((r) => r.method === "POST")).toHaveLength(3);
+    expect(uploads(proxy.seen).filter((r) => r.method === "DELETE")).toEqual([]);
+    expect(await openUploads("tdfs/anywhere")).toEqual([]);
+    expect((await inspect(`docker://${peer.host}/tdfs/anywhere:v1`)).Layers).toHaveLength(2);
+
+    // Known repositories first, by `from`, and the mount by digest alone last: a stale hint's session is cancelled.
+    const locations = await BlobLocations.open(join(work, "anywhere-locations"), proxy.host);
+    for (const b of image.blobs) locations.record(b.digest, "tdfs/gone");
+    proxy.seen.length = 0;
+    const again = await client({ mountAnywhere: true, locations }).pushImage("tdfs/anywhere-2", image);
+    expect(again).toMatchObject({ blobsMounted: 0, blobsUploaded: 3 });
+    for (const b of image.blobs) {
+      const tried = uploads(proxy.seen).filter(
+        (r) => r.method === "POST" && r.url.includes(encodeURIComponent(b.digest)),
+      );
+      expect(tried.map((r) => [mountQuery(r.url), r.outcome])).toEqual([
+        ["tdfs/gone", 202],
+        [null, 202],
+      ]);
+    }
+    expect(uploads(proxy.seen).filter((r) => r.method === "DELETE")).toHaveLength(3);
+    expect(await openUploads("tdfs/anywhere-2")).toEqual([]);
   });
 
   it("copy counts exactly the blobs of the platforms it copies, each once", async () => {

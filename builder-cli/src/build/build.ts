@@ -18,6 +18,7 @@ import { BuildCache, type CachedAllotment } from "../store/cache.ts";
 import { targetRef } from "../store/images.ts";
 import { OciLayout } from "../store/layout.ts";
 import { cacheDir } from "../store/paths.ts";
+import { touchImage } from "../store/usage.ts";
 import { checkPartitionTags } from "../spec/partitions.ts";
 import { loadSpec, type AllotmentSpec } from "../spec/spec.ts";
 import { buildAllotment } from "./allotment.ts";
@@ -156,6 +157,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       : {},
   });
   await cache.saveStats();
+  await touchImage(target);
 
   const rebuilt = results.filter((r) => !r.cached).length;
   return {

@@ -7,11 +7,13 @@ import pkg from "../../package.json" with { type: "json" };
 import { EXIT_OK, EXIT_USAGE, runCommand } from "./run.ts";
 
 const commands = {
+  init: () => import("./commands/init.ts"),
   build: () => import("./commands/build.ts"),
   push: () => import("./commands/push.ts"),
   export: () => import("./commands/export.ts"),
   copy: () => import("./commands/copy.ts"),
   inspect: () => import("./commands/inspect.ts"),
+  store: () => import("./commands/store.ts"),
   key: () => import("./commands/key.ts"),
   sign: () => import("./commands/sign.ts"),
   verify: () => import("./commands/verify.ts"),
@@ -49,6 +51,27 @@ function signingOptions(cmd: Command): Command {
     )
     .option("--passphrase-stdin", "read the key's passphrase from stdin (else $TDFS_KEY_PASSPHRASE or a prompt)");
 }
+
+program
+  .command("init")
+  .description("write a 2dfs.json for a model directory (Hugging Face layouts, GGUF, ONNX) and show its field")
+  .argument("[DIR]", "the model directory", ".")
+  .option("--stages <N>", "add partitions stage0..stage{N-1} for pipeline-parallel serving", integer)
+  .option("--rows-by <GLOB>", "make a row of each folder or file matching GLOB (default: the variant folders)")
+  .option("--dst <PATH>", "where the model's files land in the image", "/model")
+  .option("--force", "replace an existing 2dfs.json")
+  .option("--json", "print the plan as JSON")
+  .addHelpText(
+    "after",
+    `
+Shards become columns in shard order; configs and tokenizer files one allotment at (0,0) that every
+partition includes; the model at the top of DIR is row 0 (partition "main"), each variant folder
+(int8/, onnx/) or --rows-by match a row of its own, named after it. Safetensors are read by their
+headers only. --stages splits the transformer layers into N ranges of about equal bytes (the
+embeddings go to the first stage, the final norm and head to the last); each stage selects only
+the shards holding its tensors.`,
+  )
+  .action((dir: string, flags) => runCommand(async () => (await commands.init()).initCommand(dir, flags)));
 
 signingOptions(
   registryOptions(
@@ -117,6 +140,40 @@ registryOptions(
     .option("--store <dir>", "local image store")
     .option("--json", "print the result as JSON"),
 ).action((ref: string, flags) => runCommand(async () => (await commands.inspect()).inspectCommand(ref, flags)));
+
+program
+  .command("images")
+  .description("list the images in the local store: digest, platforms, field, size, bytes shared, last use")
+  .option("--store <dir>", "local image store")
+  .option("--json", "print the result as JSON")
+  .action((flags) => runCommand(async () => (await commands.store()).imagesCommand(flags)));
+
+program
+  .command("rm")
+  .description("remove images from the local store (prune then frees what no image references)")
+  .argument("<REF...>", "images to remove, e.g. localhost:5000/models/llm:v1")
+  .option("--store <dir>", "local image store")
+  .option("--json", "print the result as JSON")
+  .action((refs: string[], flags) => runCommand(async () => (await commands.store()).rmCommand(refs, flags)));
+
+program
+  .command("prune")
+  .description("remove the blobs and cache entries no stored image references, and say how many bytes that frees")
+  .option("--dry-run", "say what would be freed, remove nothing")
+  .option("--store <dir>", "local image store")
+  .option("--json", "print the result as JSON")
+  .addHelpText(
+    "after",
+    "\nSafe while builds run: it waits for running builds, pushes and exports to finish, and they wait for it.",
+  )
+  .action((flags) => runCommand(async () => (await commands.store()).pruneCommand(flags)));
+
+program
+  .command("du")
+  .description("how much disk the local store and the allotment cache take, and what prune would free")
+  .option("--store <dir>", "local image store")
+  .option("--json", "print the result as JSON")
+  .action((flags) => runCommand(async () => (await commands.store()).duCommand(flags)));
 
 const key = program.command("key").description("make signing keys");
 key

@@ -3,9 +3,9 @@
  * the field as a grid of sizes, each allotment's destination paths, then the semantic tags.
  */
 import { formatBytes } from "../../../core/format.ts";
+import { fieldGrid, HOLE } from "../text/table.ts";
 import type { InspectOrigin, InspectResult, SemanticTag } from "./inspect.ts";
 
-const HOLE = "·";
 /** Paths shown per allotment; --json lists them all. */
 const PATHS_SHOWN = 4;
 
@@ -30,17 +30,7 @@ export function renderInspect(r: InspectResult): string {
     const c = r.cells.find((x) => x.row === row && x.col === col);
     return c ? (c.size !== undefined ? formatBytes(c.size) : c.digest.slice(7, 19)) : HOLE;
   };
-  const table: string[][] = [["", ...Array.from({ length: r.cols }, (_, c) => `col ${c}`)]];
-  for (let row = 0; row < r.rows; row++)
-    table.push([`row ${row}`, ...Array.from({ length: r.cols }, (_, c) => cell(row, c))]);
-  const widths = table[0]!.map((_, i) => Math.max(...table.map((t) => t[i]!.length)));
-  for (const t of table)
-    lines.push(
-      t
-        .map((s, i) => (i === 0 ? s.padEnd(widths[i]!) : s.padStart(widths[i]!)))
-        .join("  ")
-        .trimEnd(),
-    );
+  lines.push(...fieldGrid(r.rows, r.cols, cell));
 
   if (r.cells.some((c) => c.paths)) {
     lines.push("", "allotments and where their files land:");

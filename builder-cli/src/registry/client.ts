@@ -38,6 +38,13 @@ export interface RegistryClientOptions {
   uploadStateDir?: string;
   /** Repositories of this registry known to hold each blob: mounted from instead of uploading again. */
   locations?: BlobLocations;
+  /**
+   * Before uploading a blob no known repository could give, ask for a mount by digest alone: a
+   * registry that holds it anywhere the caller may read mounts it, so a machine that never pushed
+   * there (a fresh CI runner) still sends nothing twice. A refusal opens the session the upload
+   * then uses.
+   */
+  mountAnywhere?: boolean;
 }
 
 /** Repositories a missing blob is tried from before it is uploaded. */
@@ -55,12 +62,14 @@ export class RegistryClient {
   readonly #concurrency: number;
   readonly #emit: PushEventHandler;
   readonly #locations: BlobLocations | undefined;
+  readonly #mountAnywhere: boolean;
 
   constructor(opts: RegistryClientOptions) {
     this.registry = opts.registry;
     this.#concurrency = Math.max(1, opts.concurrency ?? 4);
     this.#emit = opts.onEvent ?? (() => {});
     this.#locations = opts.locations;
+    this.#mountAnywhere = opts.mountAnywhere === true;
     const retry = { ...DEFAULT_RETRY, ...opts.retry };
     this.#t = new Transport(registryBaseUrl(opts.registry, opts.plainHttp), cliAuthenticator(opts.auth), retry);
     this.#uploader = new BlobUploader(
@@ -230,7 +239,8 @@ export class RegistryClient {
   /**
    * Pushes blobs the registry lacks, then the manifests in order: children by digest, the root by
    * its tag (or by digest without one). A missing blob is first mounted, when it can be, from
-   * `mountFrom` or a repository the location index says holds it; a mount costs no upload.
+   * `mountFrom` or a repository the location index says holds it, then (with `mountAnywhere`) by
+   * digest alone; a mount costs no upload.
    */
   async pushImage(repo: string, image: ImageToPush): Promise<PushReport> {
     const started = performance.now();
@@ -256,9 +266,13 @@ export class RegistryClient {
     const outcomes = await Promise.allSettled(
       missing.map((b) =>
         uploads(async () => {
-          const outcome = await this.#uploader.upload(repo, b, scopes, candidates(b.digest), (from) =>
-            locations?.forget(b.digest, from),
-          );
+          const outcome = await this.#uploader.upload(repo, b, scopes, {
+            from: candidates(b.digest),
+            anywhere: this.#mountAnywhere,
+            onRefused: (from) => {
+              if (from !== undefined) locations?.forget(b.digest, from);
+            },
+          });
           locations?.record(b.digest, repo);
           return outcome;
         }),
@@ -274,6 +288,7 @@ export class RegistryClient {
     await this.putManifest(repo, image.tag ?? root.digest, root);
 
     const done = outcomes.map((o) => (o as PromiseFulfilledResult<Awaited<ReturnType<BlobUploader["upload"]>>>).value);
+    const mounted = missing.filter((_, i) => done[i]!.kind === "mounted");
     return {
       blobsTotal: blobs.length,
       blobsSkipped: blobs.length - missing.length,
@@ -281,6 +296,7 @@ export class RegistryClient {
       blobsUploaded: done.filter((o) => o.kind === "uploaded").length,
       // A mount moves no bytes: only uploads count.
       bytesUploaded: done.reduce((n, o) => n + (o.kind === "uploaded" ? o.bytesSent : 0), 0),
+      bytesMounted: mounted.reduce((n, b) => n + b.size, 0),
       seconds: (performance.now() - started) / 1000,
       digest: root.digest,
     };

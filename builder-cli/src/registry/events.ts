@@ -8,7 +8,8 @@ export type PushEvent =
   /** `bytesSent` counts this run's bytes, resent ones included. */
   | { type: "blob-done"; digest: string; size: number; bytesSent: number; seconds: number }
   | { type: "blob-skipped"; digest: string; size: number }
-  | { type: "blob-mounted"; digest: string; size: number; from: string }
+  /** `from` is absent when the registry mounted it by digest alone, from wherever it had it. */
+  | { type: "blob-mounted"; digest: string; size: number; from?: string }
   | { type: "blob-retry"; digest: string; failures: number; delayMs: number; error: string }
   | { type: "manifest-pushed"; digest: string; reference: string; mediaType: string };
 

@@ -37,6 +37,8 @@ export interface PushReport {
   blobsUploaded: number;
   /** Blob bytes sent, counting resent bytes of retried attempts. */
   bytesUploaded: number;
+  /** Bytes of the blobs mounted: what was not sent. */
+  bytesMounted: number;
   seconds: number;
   /** Digest of the root manifest. */
   digest: string;

@@ -49,7 +49,7 @@ function formatRate(bytes: number, seconds: number): string {
 /** The one-line outcome of a push. */
 export function formatReport(r: PushReport): string {
   const parts = [`${r.blobsUploaded} uploaded (${formatBytes(r.bytesUploaded)})`, `${r.blobsSkipped} already there`];
-  if (r.blobsMounted) parts.push(`${r.blobsMounted} mounted`);
+  if (r.blobsMounted) parts.push(`${r.blobsMounted} mounted (${formatBytes(r.bytesMounted)} not sent)`);
   return `pushed ${r.digest}: ${r.blobsTotal} blobs, ${parts.join(", ")} in ${formatSeconds(r.seconds)}`;
 }
 
@@ -59,7 +59,7 @@ function lineFor(e: PushEvent): string | undefined {
     case "blob-skipped":
       return `skipped  ${shortDigest(e.digest)} ${formatBytes(e.size)} (exists)`;
     case "blob-mounted":
-      return `mounted  ${shortDigest(e.digest)} ${formatBytes(e.size)} from ${e.from}`;
+      return `mounted  ${shortDigest(e.digest)} ${formatBytes(e.size)} ${e.from ? `from ${e.from}` : "(the registry had it)"}`;
     case "blob-done":
       return `uploaded ${shortDigest(e.digest)} ${formatBytes(e.size)} in ${formatSeconds(e.seconds)} (${formatRate(e.bytesSent, e.seconds)})`;
     case "blob-retry":

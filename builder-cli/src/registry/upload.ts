@@ -1,7 +1,11 @@
 /**
  * Getting one blob into a repository, by the cheapest route the registry allows:
  *   1. a cross-repository mount (`POST ?mount=&from=`; 201 means done, 202 opens a session),
- *      from each repository that may hold the blob in turn;
+ *      from each repository that may hold the blob in turn, and then, where asked, a mount by
+ *      digest alone (`POST ?mount=` without `from`), which a registry may answer from any
+ *      repository the caller may read (distribution ignores it and opens a session). The session
+ *      of the last refused mount carries the upload, so trying costs one request, never a
+ *      second session;
  *   2. small blobs monolithically: `POST ?digest=` with the body. Registries that ignore such a
  *      body (distribution 2.8 answers 202 and opens a session) get the body again by
  *      `PUT <Location>?digest=`, and from then on every small blob goes POST, then PUT;
@@ -31,7 +35,17 @@ export interface UploadOptions {
 export const DEFAULT_CHUNK_SIZE = 95_000_000;
 export const DEFAULT_MONOLITHIC_MAX = 8 * 1024 * 1024;
 
-export type UploadOutcome = { kind: "mounted"; from: string } | { kind: "uploaded"; bytesSent: number };
+/** `from` is absent for a mount by digest alone: the registry does not say where it found the blob. */
+export type UploadOutcome = { kind: "mounted"; from?: string } | { kind: "uploaded"; bytesSent: number };
+
+export interface MountPlan {
+  /** Repositories of this registry that may hold the blob, tried in order. */
+  from?: readonly string[];
+  /** Then try a mount without `from`. */
+  anywhere?: boolean;
+  /** A mount was refused (202); `from` is undefined for the mount by digest alone. */
+  onRefused?: (from: string | undefined) => void;
+}
 
 type OnRetry = (error: unknown, failures: number, delayMs: number) => void;
 
@@ -63,36 +77,37 @@ export class BlobUploader {
   }
 
   /**
-   * `mountFrom` lists repositories of this registry that may hold the blob, tried in order. A
-   * refused mount (202) tells `onMountRefused`; its session is cancelled while another candidate
-   * remains, and the last one's carries the upload.
+   * Mounts are tried first, as `mounts` plans them. A refused mount (202) tells `onRefused`; its
+   * session is cancelled while another mount remains to try, and the last one's carries the upload.
    */
   async upload(
     repo: string,
     blob: BlobSource,
     scopes: readonly string[],
-    mountFrom: readonly string[] = [],
-    onMountRefused: (from: string) => void = () => {},
+    mounts: MountPlan = {},
   ): Promise<UploadOutcome> {
     const onRetry = (e: unknown, failures: number, delayMs: number): void => this.#retrying(blob, e, failures, delayMs);
     const saved = blob.size > this.#opts.monolithicMax ? await this.#resumable(repo, blob, scopes, onRetry) : undefined;
     let session: Session | undefined;
-    const candidates = saved ? [] : mountFrom.filter((r) => r !== repo);
+    const candidates: (string | undefined)[] = saved
+      ? []
+      : [...(mounts.from ?? []).filter((r) => r !== repo), ...(mounts.anywhere ? [undefined] : [])];
     for (const [i, from] of candidates.entries()) {
       let mount: "mounted" | Session;
       try {
-        mount = await this.#mount(repo, blob.digest, from, [...scopes, repositoryScope(from, "pull")], onRetry);
+        const mountScopes = from === undefined ? scopes : [...scopes, repositoryScope(from, "pull")];
+        mount = await this.#mount(repo, blob.digest, from, mountScopes, onRetry);
       } catch {
         // A candidate is a hint (a repository since deleted, or one these credentials may not
         // read): if mounting fails, uploading is what would have happened without it.
-        onMountRefused(from);
+        mounts.onRefused?.(from);
         continue;
       }
       if (mount === "mounted") {
-        this.#emit({ type: "blob-mounted", digest: blob.digest, size: blob.size, from });
-        return { kind: "mounted", from };
+        this.#emit({ type: "blob-mounted", digest: blob.digest, size: blob.size, ...(from ? { from } : {}) });
+        return from ? { kind: "mounted", from } : { kind: "mounted" };
       }
-      onMountRefused(from);
+      mounts.onRefused?.(from);
       if (i < candidates.length - 1) await this.#cancel(mount.location, scopes);
       else session = mount;
     }
@@ -144,11 +159,12 @@ export class BlobUploader {
   async #mount(
     repo: string,
     digest: string,
-    from: string,
+    from: string | undefined,
     scopes: readonly string[],
     onRetry: OnRetry,
   ): Promise<"mounted" | Session> {
-    const url = `/v2/${repo}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`;
+    const source = from === undefined ? "" : `&from=${encodeURIComponent(from)}`;
+    const url = `/v2/${repo}/blobs/uploads/?mount=${encodeURIComponent(digest)}${source}`;
     const res = await this.#t.request({ method: "POST", url, scopes, expect: [201, 202] }, onRetry);
     await res.body?.cancel();
     return res.status === 201 ? "mounted" : this.#session(res);

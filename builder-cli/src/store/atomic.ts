@@ -1,5 +1,8 @@
-/** Writes that never leave a half-written file under the final name, even if interrupted. */
-import { link, copyFile, mkdir, rename, rm, writeFile } from "node:fs/promises";
+/**
+ * The file steps the store is made of: writes that never leave a half-written file under the
+ * final name, even if interrupted, and removals that leave no empty folders behind.
+ */
+import { link, copyFile, mkdir, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 
@@ -36,5 +39,16 @@ export async function linkOrCopy(from: string, to: string): Promise<void> {
     const tmp = tempPathFor(to);
     await copyFile(from, tmp);
     await rename(tmp, to);
+  }
+}
+
+/** Removes `dir` and then its parents while they are empty, up to (not including) `root`. */
+export async function removeEmptyDirs(dir: string, root: string): Promise<void> {
+  for (let d = dir; d.startsWith(root + path.sep); d = path.dirname(d)) {
+    try {
+      await rmdir(d);
+    } catch {
+      return;
+    }
   }
 }

@@ -129,6 +129,15 @@ export class OciLayout {
     await writeFileAtomic(path.join(this.dir, "index.json"), JSON.stringify({ ...index, manifests }));
   }
 
+  /** Drops every index.json entry tagged `ref` (its blobs stay until a prune); false if there was none. */
+  async untag(ref: string): Promise<boolean> {
+    const index = await this.readIndex();
+    const manifests = index.manifests.filter((m) => m.annotations?.[REF_NAME] !== ref);
+    if (manifests.length === index.manifests.length) return false;
+    await writeFileAtomic(path.join(this.dir, "index.json"), JSON.stringify({ ...index, manifests }));
+    return true;
+  }
+
   /** The index.json entry for `ref`; with no ref, the only entry there is. */
   async resolve(ref: string | undefined): Promise<Descriptor> {
     const { manifests } = await this.readIndex();

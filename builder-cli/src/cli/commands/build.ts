@@ -7,6 +7,7 @@ import { createOutput } from "../output.ts";
 import { buildProgress } from "../progress.ts";
 import { formatPushResult, pushStored } from "./push.ts";
 import { authLookup, type RegistryFlags } from "../registry-flags.ts";
+import { sharedStoreLock } from "../store-lock.ts";
 
 export interface BuildFlags extends RegistryFlags {
   file: string;
@@ -19,6 +20,14 @@ export interface BuildFlags extends RegistryFlags {
 }
 
 export async function buildCommand(base: string, target: string, flags: BuildFlags): Promise<void> {
+  // A prune waits for the build (and its push) to finish: until the image is tagged, what it
+  // wrote is referenced by nothing.
+  await sharedStoreLock(`2dfs-push build ${target}${flags.push ? " --push" : ""}`, () =>
+    buildAndPush(base, target, flags),
+  );
+}
+
+async function buildAndPush(base: string, target: string, flags: BuildFlags): Promise<void> {
   const out = createOutput(flags.json === true);
   const progress = buildProgress(out);
   let result: BuildResult;

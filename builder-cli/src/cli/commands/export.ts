@@ -7,6 +7,7 @@ import { formatBytes } from "../../../../core/format.ts";
 import { createOutput } from "../output.ts";
 import { openImage, splitLabeledRef } from "../refs.ts";
 import type { RegistryFlags } from "../registry-flags.ts";
+import { sharedStoreLock } from "../store-lock.ts";
 
 export interface ExportFlags extends RegistryFlags {
   json?: boolean;
@@ -15,6 +16,11 @@ export interface ExportFlags extends RegistryFlags {
 }
 
 export async function exportCommand(labeled: string, dest: string, flags: ExportFlags): Promise<void> {
+  // It may read the local store: a prune must not remove what it is reading.
+  await sharedStoreLock(`2dfs-push export ${labeled}`, () => exportTo(labeled, dest, flags));
+}
+
+async function exportTo(labeled: string, dest: string, flags: ExportFlags): Promise<void> {
   const out = createOutput(flags.json === true);
   const { ref, label } = splitLabeledRef(labeled);
   const opened = await openImage(ref, { ...flags, ...(flags.store ? { store: path.resolve(flags.store) } : {}) });

@@ -6,12 +6,13 @@ import { RegistryClient } from "../../registry/client.ts";
 import type { PushReport } from "../../registry/image.ts";
 import { createProgressReporter, formatReport } from "../../registry/progress.ts";
 import { loadImage } from "../../store/graph.ts";
-import { targetRef } from "../../store/images.ts";
-import { OciLayout } from "../../store/layout.ts";
+import { openStoredImage, targetRef } from "../../store/images.ts";
 import { pushPlanFromLayout } from "../../store/push-plan.ts";
 import { blobLocationsDir } from "../../store/paths.ts";
 import { LayoutSource } from "../../store/source.ts";
+import { touchImage } from "../../store/usage.ts";
 import { createOutput } from "../output.ts";
+import { sharedStoreLock } from "../store-lock.ts";
 import { shortDigest } from "../../../../core/format.ts";
 import { planLocally } from "../../sign/plan.ts";
 import { formatSignReport, signImage, type SignReport } from "../../sign/sign-image.ts";
@@ -36,8 +37,7 @@ export interface PushResult extends PushReport {
  */
 export async function pushStored(target: string, flags: PushFlags): Promise<PushResult> {
   const stored = targetRef(target, flags.store ? path.resolve(flags.store) : undefined, flags.plainHttp);
-  const layout = await OciLayout.open(stored.dir);
-  const entry = await layout.resolve(stored.tag);
+  const { layout, entry } = await openStoredImage(stored);
   const graph = await loadImage(new LayoutSource(layout), entry.digest);
   const key = await signingKeyOf(flags);
   // What will be signed is computed before the push: a label that cannot be signed sends nothing.
@@ -62,6 +62,8 @@ export async function pushStored(target: string, flags: PushFlags): Promise<Push
     registry: stored.ref.registry,
     plainHttp: stored.ref.plainHttp,
     locations: await BlobLocations.open(blobLocationsDir(), stored.ref.registry),
+    // What this machine never pushed may still be in the registry, pushed from somewhere else.
+    mountAnywhere: true,
     ...(auth ? { auth } : {}),
     ...(progress ? { onEvent: (e) => progress.onEvent(e) } : {}),
   });
@@ -71,6 +73,7 @@ export async function pushStored(target: string, flags: PushFlags): Promise<Push
   } finally {
     progress?.stop();
   }
+  await touchImage(stored);
   if (!key || !local) return report;
   // Signatures are a few small blobs per manifest: no progress lines for them.
   const quiet = new RegistryClient({
@@ -84,7 +87,7 @@ export async function pushStored(target: string, flags: PushFlags): Promise<Push
 
 export async function pushCommand(target: string, flags: PushFlags): Promise<void> {
   const out = createOutput(flags.json === true);
-  const report = await pushStored(target, flags);
+  const report = await sharedStoreLock(`2dfs-push push ${target}`, () => pushStored(target, flags));
   out.result(report, (r) => process.stdout.write(`${formatPushResult(r)}\n`));
 }
 
