@@ -6,7 +6,7 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
-const ALL = ["registry", "cpu", "partition", "build", "push", "load", "signing", "edge"] as const;
+const ALL = ["registry", "cpu", "partition", "build", "push", "load", "signing", "edge", "upstream"] as const;
 const wanted = process.argv.slice(2);
 const chosen = wanted.length > 0 ? ALL.filter((b) => wanted.includes(b)) : [...ALL];
 let failed = 0;
