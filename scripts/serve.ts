@@ -12,13 +12,16 @@
  * `npm run dev` see the same images.
  *
  *   npm start [-- --ip 127.0.0.1 --port 8787 --persist-to .wrangler/state
- *                 --var KEY:VALUE ...]
+ *                 --var KEY:VALUE ... --env-file FILE ...]
  *
  * It opens the registry (AUTH_MODE=none), on purpose, and says so; it turns blob caching off
  * (locally the Cache API is one more copy on the same disk). `--var AUTH_MODE:token` with the
- * secrets in `.dev.vars` runs it as the deploy runs (docs/auth.md).
+ * secrets in `.dev.vars` runs it as the deploy runs (docs/auth.md). `--env-file`, as with `wrangler
+ * dev`, reads secrets from the files named instead of `.dev.vars`: unlike a `--var`, a secret there
+ * is not echoed by npm with the command line nor seen in the process list.
  */
 import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -29,7 +32,7 @@ import { unstable_getMiniflareWorkerOptions, unstable_readConfig } from "wrangle
 // The project is where npm runs its scripts: wrangler.toml, .dev.vars and node_modules there.
 const ROOT = process.cwd();
 const WRANGLER_JS = join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
-const USAGE = `usage: npm start [-- --ip ADDRESS] [--port N] [--persist-to DIR] [--var KEY:VALUE]...`;
+const USAGE = `usage: npm start [-- --ip ADDRESS] [--port N] [--persist-to DIR] [--var KEY:VALUE]... [--env-file FILE]...`;
 
 /** What `npm start` sets unless `--var` says otherwise. */
 const LOCAL_VARS: Readonly<Record<string, string>> = { AUTH_MODE: "none", CACHE_MAX_BLOB_BYTES: "0" };
@@ -39,7 +42,15 @@ function fail(message: string, code = 2): never {
   process.exit(code);
 }
 
-function parseCommandLine(): { ip: string; port: number; persistTo: string; vars: Record<string, string> } {
+interface CommandLine {
+  ip: string;
+  port: number;
+  persistTo: string;
+  vars: Record<string, string>;
+  envFiles: string[];
+}
+
+function parseCommandLine(): CommandLine {
   let values;
   try {
     ({ values } = parseArgs({
@@ -48,6 +59,7 @@ function parseCommandLine(): { ip: string; port: number; persistTo: string; vars
         port: { type: "string", default: process.env.PORT ?? "8787" },
         "persist-to": { type: "string", default: ".wrangler/state" },
         var: { type: "string", multiple: true, default: [] },
+        "env-file": { type: "string", multiple: true, default: [] },
         help: { type: "boolean", short: "h", default: false },
       },
       strict: true,
@@ -68,11 +80,15 @@ function parseCommandLine(): { ip: string; port: number; persistTo: string; vars
     if (at <= 0) fail(`--var ${kv}: expected KEY:VALUE\n${USAGE}`);
     vars[kv.slice(0, at)] = kv.slice(at + 1);
   }
+  // wrangler passes over a missing env file without a word; a secret left out that way shows
+  // up only later, as a 401 or a 503, so a wrong path stops here.
+  for (const f of values["env-file"]) if (!existsSync(f)) fail(`--env-file ${f}: no such file\n${USAGE}`);
   return {
     ip: values.ip,
     port,
     persistTo: resolve(values["persist-to"]),
     vars,
+    envFiles: values["env-file"].map((f) => resolve(f)),
   };
 }
 
@@ -99,7 +115,11 @@ if (bundle === undefined) fail(`bundling the Worker failed:\n${built.stdout}${bu
 // Bindings, vars, compatibility date and flags, and the secrets in `.dev.vars`, read by
 // wrangler itself from wrangler.toml, as `wrangler dev` reads them.
 const config = unstable_readConfig({ config: join(ROOT, "wrangler.toml") });
-const { workerOptions } = unstable_getMiniflareWorkerOptions(config);
+// `envFiles` is what `wrangler dev --env-file` hands the same function; its published type leaves
+// it out. Given, wrangler reads those files (expanding `$NAME` in them) and not `.dev.vars`.
+const { workerOptions } = unstable_getMiniflareWorkerOptions(config, undefined, {
+  ...(args.envFiles.length > 0 ? { envFiles: args.envFiles } : {}),
+} as Parameters<typeof unstable_getMiniflareWorkerOptions>[2]);
 const options = convertV4MiniflareOptions({
   host: args.ip,
   port: args.port,

@@ -83,9 +83,11 @@ describe("signed partitions: the trust chain reaches the device", () => {
     cli = await cliSandbox();
     [owner, other, reg] = [await generate("owner"), await generate("other"), await generate("registry")];
     registry = await startRegistry({
-      vars: {
+      secrets: {
         PARTITION_SIGNING_KEY: await readFile(reg.key, "utf8"),
         PARTITION_SIGNING_KEY_PASSPHRASE: PASS.registry,
+      },
+      vars: {
         PARTITION_TRUSTED_KEYS: owner.pem,
         // Collections take whatever nothing reaches at once, so a test sees what they keep.
         GC_GRACE_SECONDS: "0",

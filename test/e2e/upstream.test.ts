@@ -109,9 +109,10 @@ describe.each([
     registry = await startRegistry({
       vars: {
         UPSTREAMS: JSON.stringify({ "lab/": { url: proxy.url, ...(auth ? { credentials: "LAB_CREDS" } : {}) } }),
-        ...(auth ? { LAB_CREDS: `${USER}:${PASSWORD}` } : {}),
         UPSTREAM_TAG_TTL_SECONDS: String(TAG_TTL),
       },
+      // A secret, as `wrangler secret put` keeps it in a deploy: never on a command line.
+      ...(auth ? { secrets: { LAB_CREDS: `${USER}:${PASSWORD}` } } : {}),
     });
     containerd = await startContainerd();
   }, 240_000);

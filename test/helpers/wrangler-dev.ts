@@ -9,7 +9,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, openSync, closeSync, readFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, REPO_ROOT, sleep, tail } from "./process.ts";
@@ -28,6 +28,12 @@ export interface RegistryOptions {
    * on top of DEFAULT_VARS.
    */
   vars?: Record<string, string>;
+  /**
+   * Worker secrets, as an operator keeps them out of the command line: written to a file of mode
+   * 0600 and passed with `--env-file` (both launchers), so neither npm's echo of the command nor
+   * the process list shows them. As with wrangler, `.dev.vars` is then not read.
+   */
+  secrets?: Record<string, string>;
   /** No DEFAULT_VARS: `wrangler dev` with wrangler.toml as committed, plus only `vars`. */
   bare?: boolean;
   /** Where wrangler runs, and so where it reads wrangler.toml and .dev.vars: the repository by default. */
@@ -95,6 +101,12 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
         ];
   const vars = { ...(opts.bare ? {} : DEFAULT_VARS), ...opts.vars };
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
+  const secretsDir = opts.secrets ? await mkdtemp(join(tmpdir(), "2dfs-secrets-")) : undefined;
+  if (secretsDir !== undefined) {
+    const file = join(secretsDir, "secrets.env");
+    await writeFile(file, envFile(opts.secrets!), { mode: 0o600 });
+    args.push("--env-file", file);
+  }
 
   // wrangler dev: process.execPath, the Node that runs the tests (24), not whatever `node` is
   // first on PATH. npm start: npm itself, which puts node_modules/.bin (and so Node 24) first.
@@ -114,6 +126,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
     if (stopped) return;
     stopped = true;
     await killGroup(child);
+    if (secretsDir !== undefined) await rm(secretsDir, { recursive: true, force: true });
     if (ownsPersistDir) await rm(persistDir, { recursive: true, force: true });
   };
 
@@ -134,6 +147,21 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
     throw new Error(`${(e as Error).message}\n${launcher} log (${logPath}):\n${tail(log(), 30)}`);
   }
   return { url, host: `127.0.0.1:${port}`, port, persistDir, logPath, log, stop, crash };
+}
+
+/**
+ * KEY="value" lines that wrangler's dotenv reader gives back unchanged, newlines (a PEM) included.
+ * It expands `$NAME` and reads backslashes and quotes, so a value holding one is refused here
+ * rather than arriving altered.
+ */
+function envFile(secrets: Record<string, string>): string {
+  return Object.entries(secrets)
+    .map(([k, v]) => {
+      if (/[$\\"]/.test(v))
+        throw new Error(`secret ${k}: a value with $, \\ or " would not reach the Worker as written`);
+      return `${k}="${v}"\n`;
+    })
+    .join("");
 }
 
 /**
