@@ -17,6 +17,8 @@ export default defineConfig({
           // How many seeded interleavings test/worker/storage-interleavings.test.ts runs per scenario
           // (CONTRIBUTING.md); unset, it runs its default.
           ...(process.env.INTERLEAVING_SEEDS ? { INTERLEAVING_SEEDS: process.env.INTERLEAVING_SEEDS } : {}),
+          // The seed of the fault matrix's order (test/worker/storage-faults.test.ts); unset, a random one.
+          ...(process.env.FAULT_SEED ? { FAULT_SEED: process.env.FAULT_SEED } : {}),
         },
         // LOGIN_LIMITER comes from wrangler.toml. This one has the shortest window the binding
         // allows, so a test can wait it out (test/worker/auth-rate-limit.test.ts).

@@ -12,14 +12,8 @@ import { blobs } from "./routes/blobs.ts";
 import { listing } from "./routes/listing.ts";
 import { manifests } from "./routes/manifests.ts";
 import { uploads } from "./routes/uploads.ts";
-import {
-  countingBucket,
-  countingKv,
-  newCounts,
-  serverTiming,
-  StorageError,
-  type OpCounts,
-} from "./storage/counting.ts";
+import { countingBucket, countingKv, newCounts, serverTiming, type OpCounts } from "./storage/counting.ts";
+import { StorageError } from "./storage/storage-error.ts";
 import { createStore, type Store } from "./storage/store.ts";
 import { ui } from "./ui/index.tsx";
 
@@ -119,7 +113,7 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
   app.onError((err) => {
     if (err instanceof RegistryError) return renderError(err);
     if (err instanceof StorageError) {
-      // R2 or KV failed (worker/storage/counting.ts): a retry may succeed, so it is not our fault.
+      // R2 failed (worker/storage/storage-error.ts): a retry may succeed, so it is not our fault.
       console.error("storage unavailable", err.message);
       return renderError(new RegistryError("UNAVAILABLE", "storage is unavailable; retry shortly"));
     }

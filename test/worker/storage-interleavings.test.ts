@@ -17,11 +17,22 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { sha256, type Digest } from "../../core/oci/digest.ts";
-import { MediaType } from "../../core/oci/media-types.ts";
-import { blobInfoFromMeta } from "../../worker/storage/blobs.ts";
+import { sha256 } from "../../core/oci/digest.ts";
 import { keys } from "../../worker/storage/keys.ts";
 import { World } from "./helpers/interleave.ts";
+import { namesOnlyStoredBytes as storedBytesOnly, noOrphanData as noOrphans } from "./helpers/invariants.ts";
+import {
+  blobOf,
+  close,
+  keep,
+  manifestOf,
+  monolithic,
+  mount,
+  openSession,
+  patch,
+  pull,
+  putManifest,
+} from "./helpers/world-client.ts";
 
 /** Interleavings per scenario unless INTERLEAVING_SEEDS asks for more (or fewer). */
 const DEFAULT_SEEDS = 250;
@@ -37,71 +48,6 @@ function seedCount(setting: string | undefined): number {
   return n;
 }
 
-interface Blob {
-  bytes: Uint8Array;
-  digest: Digest;
-}
-
-async function blobOf(text: string): Promise<Blob> {
-  const bytes = new TextEncoder().encode(text.repeat(8));
-  return { bytes, digest: await sha256(bytes) };
-}
-
-const path = (location: string | null): string => new URL(location!).pathname + new URL(location!).search;
-
-async function openSession(w: World, repo: string): Promise<string> {
-  const r = await w.request(`/v2/${repo}/blobs/uploads/`, { method: "POST" });
-  expect(r.status).toBe(202);
-  return path(r.headers.get("Location"));
-}
-
-async function patch(w: World, location: string, bytes: Uint8Array, start?: number): Promise<Response> {
-  const headers: Record<string, string> = { "Content-Length": String(bytes.byteLength) };
-  if (start !== undefined) headers["Content-Range"] = `${start}-${start + bytes.byteLength - 1}`;
-  return w.request(location, { method: "PATCH", headers, body: bytes.slice() });
-}
-
-function close(w: World, location: string, digest: Digest): Promise<Response> {
-  const sep = location.includes("?") ? "&" : "?";
-  return w.request(`${location}${sep}digest=${digest}`, { method: "PUT" });
-}
-
-function monolithic(w: World, repo: string, blob: Blob): Promise<Response> {
-  return w.request(`/v2/${repo}/blobs/uploads/?digest=${blob.digest}`, {
-    method: "POST",
-    headers: { "Content-Length": String(blob.bytes.byteLength) },
-    body: blob.bytes.slice(),
-  });
-}
-
-function mount(w: World, repo: string, digest: Digest, from?: string): Promise<Response> {
-  return w.request(`/v2/${repo}/blobs/uploads/?mount=${digest}${from ? `&from=${from}` : ""}`, { method: "POST" });
-}
-
-/** Status and the digest of the body, for a blob GET. */
-async function pull(w: World, repo: string, digest: Digest): Promise<number | Digest> {
-  const r = await w.request(`/v2/${repo}/blobs/${digest}`);
-  if (r.status !== 200) return r.status;
-  return sha256(new Uint8Array(await r.arrayBuffer()));
-}
-
-function manifestOf(config: Blob, layers: Blob[]): string {
-  return JSON.stringify({
-    schemaVersion: 2,
-    mediaType: MediaType.OciManifest,
-    config: { mediaType: MediaType.OciConfig, digest: config.digest, size: config.bytes.byteLength },
-    layers: layers.map((l) => ({ mediaType: MediaType.OciLayerGzip, digest: l.digest, size: l.bytes.byteLength })),
-  });
-}
-
-function putManifest(w: World, repo: string, ref: string, body: string): Promise<Response> {
-  return w.request(`/v2/${repo}/manifests/${ref}`, {
-    method: "PUT",
-    headers: { "Content-Type": MediaType.OciManifest },
-    body,
-  });
-}
-
 /** What a settled task returned; a task that threw fails the scenario with its own error. */
 function valueOf<T>(r: PromiseSettledResult<unknown> | undefined): T {
   if (!r) throw new Error("no such task");
@@ -109,34 +55,8 @@ function valueOf<T>(r: PromiseSettledResult<unknown> | undefined): T {
   return r.value as T;
 }
 
-const KEEP_CONFIG = "config that keeps a blob referenced";
-
-/**
- * Pushes a tagged manifest that references the blob, so that the collector keeps the repository's
- * link: a blob nothing references is garbage once older than the grace period, by design.
- */
-async function keep(w: World, repo: string, blob: Blob): Promise<void> {
-  const config = await blobOf(KEEP_CONFIG);
-  expect((await monolithic(w, repo, config)).status).toBe(201);
-  expect((await putManifest(w, repo, "kept", manifestOf(config, [blob]))).status).toBe(201);
-}
-
-/** Every data object is named by a record, a link or an upload session: nothing leaked. */
-function noOrphanData(w: World): Promise<void> {
-  return (async () => {
-    const named = new Set<string>();
-    for (const key of w.bucket.keys()) {
-      if (key.startsWith(keys.uploadsPrefix)) named.add(key.slice(keys.uploadsPrefix.length));
-      if (!key.startsWith(keys.blobsPrefix) && !key.includes("/_blobs/")) continue;
-      const loc = (await w.bucket.head(key))?.customMetadata?.loc;
-      if (loc) named.add(loc.slice(keys.dataPrefix.length).split("/")[0]!);
-    }
-    const orphans = w.bucket
-      .keys()
-      .filter((k) => k.startsWith(keys.dataPrefix) && !named.has(k.slice(keys.dataPrefix.length).split("/")[0]!));
-    expect(orphans).toEqual([]);
-  })();
-}
+const noOrphanData = (w: World): Promise<void> => noOrphans(w.bucket);
+const namesOnlyStoredBytes = (w: World): Promise<void> => storedBytesOnly(w.bucket);
 
 /** The statuses a concurrent operation answered, every one from `allowed` (never a 500). */
 function statuses(results: PromiseSettledResult<Response>[], allowed: number[][]): number[] {
@@ -145,17 +65,6 @@ function statuses(results: PromiseSettledResult<Response>[], allowed: number[][]
     expect(allowed[i], `operation ${i} answered ${r.value.status}`).toContain(r.value.status);
     return r.value.status;
   });
-}
-
-/** I2: every record and every live link names bytes that exist. */
-async function namesOnlyStoredBytes(w: World): Promise<void> {
-  for (const key of w.bucket.keys()) {
-    if (!key.startsWith(keys.blobsPrefix) && !key.includes("/_blobs/")) continue;
-    const head = await w.bucket.head(key);
-    const info = blobInfoFromMeta(`sha256:${key.split("/").at(-1)}`, head?.customMetadata);
-    if (!info) continue;
-    expect(await w.bucket.head(info.loc), `${key} names ${info.loc}`).not.toBeNull();
-  }
 }
 
 /**

@@ -6,6 +6,8 @@ declare global {
       LOGIN_LIMITER_10S: RateLimit;
       /** Interleavings per scenario in storage-interleavings.test.ts, from the environment of `vitest`. */
       INTERLEAVING_SEEDS?: string;
+      /** The order storage-faults.test.ts runs its cases in; unset, a random seed (printed). */
+      FAULT_SEED?: string;
     }
   }
 }

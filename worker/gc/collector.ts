@@ -49,7 +49,9 @@
  */
 import type { Bucket } from "../storage/bucket.ts";
 import { systemClock, type Clock } from "../storage/clock.ts";
+import { clearExpiredIntents } from "../storage/intent.ts";
 import { keys } from "../storage/keys.ts";
+import { guardBucket } from "../storage/storage-error.ts";
 import { GcBucket } from "./bucket.ts";
 import type { GcConfig } from "../config.ts";
 import type { GcContext, GcHooks } from "./context.ts";
@@ -84,7 +86,7 @@ export async function collect(raw: Bucket, config: GcConfig, options: CollectOpt
   const dryRun = options.dryRun ?? false;
   const clock = options.clock ?? systemClock;
   const now = options.now ?? clock.now();
-  const bucket = new GcBucket(raw, config.maxOperations);
+  const bucket = new GcBucket(guardBucket(raw), config.maxOperations);
   const state = (!dryRun && (await loadState(bucket))) || newState(dryRun, now, config);
   const ctx: GcContext = {
     bucket,
@@ -105,6 +107,8 @@ export async function collect(raw: Bucket, config: GcConfig, options: CollectOpt
     await bucket.put(keys.gcState, JSON.stringify(state), { httpMetadata: { contentType: "application/json" } });
     return state.report;
   }
+  // Last, so that a note a faulted run of this collection left is cleared by the next one.
+  await clearExpiredIntents(bucket, clock);
   state.report.complete = true;
   await bucket.put(keys.gcLastReport, JSON.stringify(state.report), {
     httpMetadata: { contentType: "application/json" },
@@ -119,6 +123,7 @@ async function advance(ctx: GcContext, state: GcState): Promise<boolean> {
     const names = (await listRepositories(ctx.bucket)).filter((n) => state.after === undefined || n > state.after);
     for (const name of names) {
       await collectRepository(ctx, name);
+      if (!ctx.dryRun) await markInCatalog(ctx.bucket, name);
       state.report.repositories++;
       state.after = name;
       if (ctx.bucket.exhausted) return false;
@@ -161,4 +166,12 @@ async function loadState(bucket: GcBucket): Promise<GcState | null> {
   } catch {
     return null; // A state that cannot be read starts a new collection.
   }
+}
+
+/**
+ * Writes the catalog marker of a repository that has content but none (its push wrote everything
+ * else, and the marker's write failed: catalog.ts `touch` is best effort).
+ */
+async function markInCatalog(bucket: GcBucket, name: string): Promise<void> {
+  if (!(await bucket.head(keys.catalog(name)))) await bucket.put(keys.catalog(name), null);
 }

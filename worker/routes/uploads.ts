@@ -49,7 +49,8 @@ uploads.post("/:name{.+}/blobs/uploads/", async (c) => {
 });
 
 uploads.get("/:name{.+}/blobs/uploads/:uuid", async (c) => {
-  const { session } = await c.var.store.uploads.get(repoName(c), uploadTarget(c).uuid);
+  // A session a PUT sealed still answers, so that a client whose PUT failed learns where it is.
+  const { session } = await c.var.store.uploads.get(repoName(c), uploadTarget(c).uuid, "any");
   return sessionResponse(c, session, 204);
 });
 
@@ -88,25 +89,24 @@ uploads.put("/:name{.+}/blobs/uploads/:uuid", async (c) => {
   const name = repoName(c);
   const store = c.var.store;
   const target = uploadTarget(c);
-  const loaded = await store.uploads.get(name, target.uuid);
   const digestParam = target.query("digest");
   if (digestParam === undefined) {
-    throw new RegistryError("DIGEST_INVALID", "closing an upload needs ?digest=", { uuid: loaded.session.uuid });
+    await store.uploads.get(name, target.uuid);
+    throw new RegistryError("DIGEST_INVALID", "closing an upload needs ?digest=", { uuid: target.uuid });
   }
   const digest = parseDigest(digestParam);
+  // A session sealed by an earlier attempt of this PUT (the same digest) is finished by this one.
+  const loaded = await store.uploads.get(name, target.uuid, digest);
   let info: BlobInfo;
   if (loaded.session.offset === 0 && hasBody(c.req.raw)) {
-    // The whole blob in the closing request: store it in one pass, as a monolithic upload, once
-    // this request owns the session (a racing PATCH, PUT or DELETE then gets 404).
-    const claimed = await store.uploads.claimForClose(loaded);
-    try {
-      info = await storeWhole(c, name, digest);
-    } finally {
-      await store.uploads.release(claimed);
-    }
+    // The whole blob in the closing request: stored in one pass, as a monolithic upload.
+    info = await store.uploads.closeWhole(loaded, digest, () => storeWhole(c, name, digest));
   } else {
     let current: Loaded = loaded;
-    if (hasBody(c.req.raw)) current = await store.uploads.append(loaded, c.req.raw.body, contentLength(c.req.raw));
+    // A sealed session holds every chunk already: the body of a retried PUT is the one it has.
+    if (hasBody(c.req.raw) && loaded.session.state === "open") {
+      current = await store.uploads.append(loaded, c.req.raw.body, contentLength(c.req.raw));
+    }
     info = await store.uploads.complete(current, digest);
   }
   return created(c, name, await touched(c, name, info));

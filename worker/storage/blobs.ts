@@ -153,7 +153,8 @@ export class BlobStore {
       }
       const link = await this.bucket.put(linkKey, nonce(), { customMetadata: toMeta(target) });
       if (await this.intact(target, linkKey)) {
-        if (own && own.loc !== target.loc) await this.discard(own);
+        // Committed: a redundant copy that fails to go is named by nothing, and the collector's.
+        if (own && own.loc !== target.loc) await this.discard(own).catch(() => undefined);
         return target;
       }
       // The collector is deleting these bytes: withdraw the link, unless a racing push rewrote it.
@@ -295,14 +296,28 @@ export class BlobStore {
     return client.readable as ReadableStream<Uint8Array>;
   }
 
-  /** Commits a verified copy; if the commit fails, the copy is deleted so that nothing is left behind. */
+  /**
+   * Commits a verified copy; if the commit fails, the copy is deleted so that nothing is left
+   * behind, unless the record or the link names it: a write whose answer was lost may have
+   * happened, and the bytes it names must stay (I2). When that cannot be read either, the copy
+   * stays too: named by nothing, the collector frees it after the grace period.
+   */
   async commitOwn(repo: string, own: BlobInfo): Promise<BlobInfo> {
     try {
       return (await this.commit(repo, own.digest, own))!;
     } catch (e) {
-      await this.discard(own).catch(() => undefined);
+      if (!(await this.mayBeNamed(repo, own).catch(() => true))) await this.discard(own).catch(() => undefined);
       throw e;
     }
+  }
+
+  /** Whether the blob's record or the repository's link names the copy. */
+  private async mayBeNamed(repo: string, copy: BlobInfo): Promise<boolean> {
+    const [record, link] = await Promise.all([
+      this.bucket.head(keys.blob(copy.digest)),
+      this.bucket.head(keys.blobLink(repo, copy.digest)),
+    ]);
+    return [record, link].some((o) => o?.customMetadata?.loc === copy.loc);
   }
 
   /** Deletes a copy nothing committed: its one object, or its pieces and then their table. */
@@ -425,6 +440,11 @@ export async function putHashed(
     putError = e;
   }
   await hash.close();
+  if (putError !== undefined && size !== length) {
+    // R2 failed before the whole body was read: the service's fault, not a body of the wrong length.
+    await bucket.delete(key).catch(() => undefined);
+    throw putError;
+  }
   const surplus = putError === undefined && size === length ? await source.rest() : 0;
   if (surplus > 0) await bucket.delete(key);
   if (size + surplus !== length) {
@@ -435,6 +455,10 @@ export async function putHashed(
   }
   const digest = digestFromHash(algorithm, await hasher.digest);
   // R2 refusing a body that does not match its checksum is a digest mismatch, which the caller reports.
-  if (putError && !(expect && digest !== expect)) throw putError;
+  if (putError && !(expect && digest !== expect)) {
+    // The write may have happened with its answer lost: a copy nothing will name goes now, or with the collector.
+    await bucket.delete(key).catch(() => undefined);
+    throw putError;
+  }
   return { digest, compression: sniffCompression(head), head };
 }

@@ -17,8 +17,14 @@ export class BlockSource {
   private readonly byob: ReadableStreamBYOBReader | undefined;
   private readonly plain: ReadableStreamDefaultReader<Uint8Array> | undefined;
   private pending: Uint8Array | undefined;
+  private readonly failure: (e: unknown) => Error;
 
-  constructor(body: ReadableStream<Uint8Array>) {
+  /**
+   * `failure` says what a body that fails while read is: by default a client's request body cut
+   * short (its error); a stored object's body passes storage-error.ts `fromStorage`.
+   */
+  constructor(body: ReadableStream<Uint8Array>, failure: (e: unknown) => Error = bodyEndedEarly) {
+    this.failure = failure;
     let byob: ReadableStreamBYOBReader | undefined;
     try {
       byob = body.getReader({ mode: "byob" });
@@ -47,7 +53,7 @@ export class BlockSource {
         if (r.value.byteLength > 0) return this.split(r.value, max);
       }
     } catch (e) {
-      throw bodyEndedEarly(e);
+      throw this.failure(e);
     }
   }
 
@@ -88,24 +94,32 @@ export async function putBlocks(
   const put = bucket.put(key, fixed.readable, options);
   // Surfaced by the awaits below; never an unhandled rejection when the copy stops first.
   put.catch(() => undefined);
+  // A put that fails before it has read the body stops reading it: a write waiting for room would
+  // wait forever. Each wait is raced against the put's failure, which is what surfaces then.
+  const failed = new Promise<never>((_, reject) => void put.catch(reject));
+  failed.catch(() => undefined);
+  const orFail = <T>(step: Promise<T>): Promise<T> => Promise.race([step, failed]);
   let copied = 0;
   const inFlight: Promise<void>[] = [];
   try {
     while (copied < length) {
-      const block = await source.read(Math.min(BLOCK_BYTES, length - copied));
+      const block = await orFail(source.read(Math.min(BLOCK_BYTES, length - copied)));
       if (!block) break;
       copied += block.byteLength;
       await onBlock(block);
-      inFlight.push(writer.write(block));
-      if (inFlight.length >= 2) await inFlight.shift();
+      const write = writer.write(block);
+      // Awaited below, or dropped when the copy stops first: never an unhandled rejection.
+      write.catch(() => undefined);
+      inFlight.push(write);
+      if (inFlight.length >= 2) await orFail(inFlight.shift()!);
     }
     if (copied < length) {
       await writer.abort(new Error("body ended early")).catch(() => undefined);
       await put.catch(() => undefined);
       return copied;
     }
-    await Promise.all(inFlight);
-    await writer.close();
+    await orFail(Promise.all(inFlight));
+    await orFail(writer.close());
     await put;
     return copied;
   } catch (e) {

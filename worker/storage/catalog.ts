@@ -13,9 +13,18 @@ export class Catalog {
     return (await this.bucket.head(keys.catalog(repo))) !== null;
   }
 
-  /** Marks the repository as existing; a HEAD first keeps repeated pushes from rewriting the marker. */
+  /**
+   * Marks the repository as existing; a HEAD first keeps repeated pushes from rewriting the marker.
+   * Best effort: the marker only lists the repository, and a push that stored what it was asked to
+   * is not failed for it. A marker that did not land is written by the next push, or by the
+   * collector, which finds repositories by their keys (gc/repositories.ts) and repairs it.
+   */
   async touch(repo: string): Promise<void> {
-    if (!(await this.exists(repo))) await this.bucket.put(keys.catalog(repo), null);
+    try {
+      if (!(await this.exists(repo))) await this.bucket.put(keys.catalog(repo), null);
+    } catch (e) {
+      console.error(`catalog marker of ${repo} not written: ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
 
   async list(n: number, last?: string): Promise<{ repositories: string[]; more: boolean }> {

@@ -7,7 +7,7 @@
  * A note carries its expiry; a collection never deletes past it, so a note left by a collection
  * that died blocks nobody for long.
  */
-import type { Bucket } from "./bucket.ts";
+import { deleteAll, listAll, type Bucket } from "./bucket.ts";
 import type { Clock } from "./clock.ts";
 import { keys } from "./keys.ts";
 
@@ -44,12 +44,41 @@ export async function underIntent<T>(
 ): Promise<T> {
   const expires = clock.now() + INTENT_TTL_MS;
   const intent: Intent = { expires, keys: doomed.keys ?? [], data: doomed.data ?? [], prefixes: doomed.prefixes ?? [] };
-  await bucket.put(keys.gcIntent(id), JSON.stringify(intent), { httpMetadata: { contentType: "application/json" } });
+  const key = keys.gcIntent(id);
+  try {
+    await bucket.put(key, JSON.stringify(intent), { httpMetadata: { contentType: "application/json" } });
+  } catch (e) {
+    // The note may be there with its answer lost; it would hold writers back until it expires.
+    await bucket.delete(key).catch(() => undefined);
+    throw e;
+  }
   try {
     return await work(() => clock.now() < expires - INTENT_MARGIN_MS);
   } finally {
-    await bucket.delete(keys.gcIntent(id));
+    await bucket.delete(key);
   }
+}
+
+/**
+ * Deletes the notes that have expired: those of a collection or a manifest DELETE that died, or
+ * whose own delete failed. No one heeds them any more, but every commit would still list and read
+ * them. A note that cannot be parsed is judged by its age.
+ */
+export async function clearExpiredIntents(bucket: Bucket, clock: Clock): Promise<number> {
+  const expired: string[] = [];
+  for await (const o of listAll(bucket, keys.gcIntentPrefix)) {
+    const got = await bucket.get(o.key);
+    if (!got) continue;
+    let expires: number;
+    try {
+      expires = ((await got.json()) as Intent).expires;
+    } catch {
+      expires = o.uploaded.getTime() + INTENT_TTL_MS;
+    }
+    if (!(expires > clock.now())) expired.push(o.key);
+  }
+  await deleteAll(bucket, expired);
+  return expired.length;
 }
 
 /** Whether a live note names the data id or one of the keys. */

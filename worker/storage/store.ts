@@ -13,6 +13,7 @@ import { EdgeMemo } from "./edge-memo.ts";
 import { FieldFactsStore } from "./facts.ts";
 import { ManifestStore } from "./manifests.ts";
 import { PartitionCache } from "./partition-cache.ts";
+import { guardBucket } from "./storage-error.ts";
 import { UploadStore } from "./uploads.ts";
 import { Mirror } from "../upstream/mirror.ts";
 import { mirrorOf } from "../upstream/settings.ts";
@@ -57,6 +58,8 @@ export function createStore({
   origin = "http://registry.internal",
   later = (work) => void work,
 }: StoreParts): Store {
+  // A failed storage call is a StorageError everywhere below, whatever bucket was handed in.
+  bucket = guardBucket(bucket);
   const config = readConfig(vars);
   const blobs = new BlobStore(bucket, clock);
   const mirrors = new Map<string, Mirror | undefined>();

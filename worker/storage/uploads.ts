@@ -32,6 +32,7 @@ import { deleteAll, IF_ABSENT, ifUnchanged, listAll, type Bucket } from "./bucke
 import type { Clock } from "./clock.ts";
 import { BLOCK_BYTES, BlockSource, headOf, putBlocks } from "./blocks.ts";
 import { keys } from "./keys.ts";
+import { fromStorage, StorageError } from "./storage-error.ts";
 import { digestOf, readOrInvalid } from "./streams.ts";
 
 export type SessionState = "open" | "closing" | "cancelled";
@@ -50,8 +51,20 @@ export interface UploadSession {
   head?: string;
   /** The digest of all bytes so far, when they arrived as one request hashed on the way in. */
   digest?: Digest;
+  /** The digest the PUT that moved the session to `closing` closes it with: a retry of that PUT finishes it. */
+  closing?: Digest;
   /** A fresh value on every write: R2's etag is the content's MD5, and each write must have its own. */
   rev: string;
+}
+
+/**
+ * A session write that failed and whose outcome cannot be told (the read-back failed too): what it
+ * wrote may be part of the session, so nothing of it is deleted.
+ */
+class UnsureWrite extends StorageError {
+  constructor(cause: unknown) {
+    super("upload session write", cause);
+  }
 }
 
 /** A session with the etag it was read with: the condition for its next write. */
@@ -98,19 +111,29 @@ export class UploadStore {
       pieces: [],
       rev: crypto.randomUUID(),
     };
-    const put = await this.bucket.put(keys.upload(session.uuid), JSON.stringify(session), {
-      onlyIf: IF_ABSENT,
-      httpMetadata: { contentType: "application/json" },
-    });
-    if (!put) throw new Error("upload session id collision");
-    return { session, etag: put.etag };
+    const created = await this.confirmed(
+      session.uuid,
+      () =>
+        this.bucket.put(keys.upload(session.uuid), JSON.stringify(session), {
+          onlyIf: IF_ABSENT,
+          httpMetadata: { contentType: "application/json" },
+        }),
+      (stored) => stored.rev === session.rev,
+      session,
+    );
+    if (!created) throw new Error("upload session id collision");
+    return created;
   }
 
-  /** The open session, if it exists, belongs to `repo` and has not gone stale. */
-  async get(repo: string, uuid: string): Promise<Loaded> {
+  /**
+   * The open session, if it exists, belongs to `repo` and has not gone stale. `closing` also takes
+   * a session a PUT sealed: the one that PUT's digest closes (a retry of it finishes the session),
+   * or, with `any`, whichever (a client asking where its upload is).
+   */
+  async get(repo: string, uuid: string, closing?: Digest | "any"): Promise<Loaded> {
     if (!UUID_RE.test(uuid)) throw unknown(uuid.slice(0, 80));
     const loaded = await this.read(uuid);
-    if (!loaded || loaded.session.repo !== repo || loaded.session.state !== "open") throw unknown(uuid);
+    if (!loaded || loaded.session.repo !== repo || !takes(loaded.session, closing)) throw unknown(uuid);
     if (this.clock.now() - loaded.session.updated > this.ttlMs) {
       await this.cancel(loaded).catch(() => undefined);
       throw new RegistryError("BLOB_UPLOAD_UNKNOWN", "upload session expired", { uuid });
@@ -164,7 +187,17 @@ export class UploadStore {
     } else if (session.offset === 0) {
       delete next.head;
     }
-    const committed = await this.write(next, loaded.etag);
+    let committed: Loaded | null;
+    try {
+      // A lost answer is told by the state read back: it lists these pieces only if the write landed.
+      committed = await this.write(next, loaded.etag, (stored) =>
+        written.every((p) => stored.pieces.some((q) => q.key === p.key)),
+      );
+    } catch (e) {
+      // Not part of the session, unless it cannot be told; then the session keeps them named until it ends.
+      if (!(e instanceof UnsureWrite)) await dropWritten().catch(() => undefined);
+      throw e;
+    }
     if (committed) return committed;
     // Another request changed the session first: these bytes were never part of it.
     await dropWritten();
@@ -173,35 +206,44 @@ export class UploadStore {
 
   /**
    * Closes the upload: the assembled bytes must hash to `digest`, or nothing is kept. The session
-   * moves to `closing` first, so that no PATCH, DELETE or other PUT can change it meanwhile.
+   * moves to `closing` first, so that no PATCH, DELETE or PUT with another digest can change it
+   * meanwhile. Every step after that claim can be done again: a retry of this PUT (the same digest)
+   * whose first attempt failed, or died, after sealing the session finishes it.
    */
   async complete(loaded: Loaded, digest: Digest): Promise<BlobInfo> {
-    const claimed = await this.claim(loaded, "closing");
-    const { session } = claimed;
+    const { session } = await this.claim(loaded, "closing", digest);
     let own: BlobInfo;
     try {
       own = await this.assemble(session, digest);
     } catch (e) {
-      // A digest mismatch ends the session too: the spec leaves no way to retry a PUT.
-      await this.free(session);
+      // A digest mismatch ends the session: the spec leaves no way to retry a PUT. A storage fault
+      // leaves it sealed, pieces and all, for the client's retry (or the collector, once it expires).
+      if (e instanceof RegistryError) await this.free(session);
       throw e;
     }
-    const info = await this.blobs.commitOwn(session.repo, own);
-    await this.forget(session, info);
+    // Not commitOwn: on a failure the pieces stay, named by the session, for the retry to commit.
+    const info = (await this.blobs.commit(session.repo, digest, own))!;
+    // The blob is committed; a piece or session left by a failure here is the collector's.
+    await this.forget(session, info).catch(() => undefined);
     return info;
   }
 
   /**
-   * Takes the session for a PUT that carries the whole blob itself: the caller stores the body
-   * as a monolithic upload and then calls `release`.
+   * Closes the session with a blob the PUT carries whole: `store` stores and commits the body as a
+   * monolithic upload once this request owns the session (a racing PATCH, PUT or DELETE then gets
+   * 404). The session ends with it, unless storage failed: a retry of the PUT takes it up again.
    */
-  async claimForClose(loaded: Loaded): Promise<Loaded> {
-    return this.claim(loaded, "closing");
-  }
-
-  /** Ends a claimed session, freeing whatever pieces it held. */
-  async release(claimed: Loaded): Promise<void> {
-    await this.free(claimed.session);
+  async closeWhole(loaded: Loaded, digest: Digest, store: () => Promise<BlobInfo>): Promise<BlobInfo> {
+    const claimed = await this.claim(loaded, "closing", digest);
+    let info: BlobInfo;
+    try {
+      info = await store();
+    } catch (e) {
+      if (e instanceof RegistryError) await this.free(claimed.session).catch(() => undefined);
+      throw e;
+    }
+    await this.free(claimed.session).catch(() => undefined);
+    return info;
   }
 
   /** Cancels an upload and frees everything it stored. */
@@ -210,12 +252,23 @@ export class UploadStore {
     await this.free(claimed.session);
   }
 
-  /** Moves an open session to a final state; exactly one of several racing requests succeeds. */
-  private async claim(loaded: Loaded, state: Exclude<SessionState, "open">): Promise<Loaded> {
+  /**
+   * Moves an open session to a final state; exactly one of several racing requests succeeds. A
+   * session some PUT sealed with `digest` already is taken as it is: closing it again is safe.
+   */
+  private async claim(loaded: Loaded, state: Exclude<SessionState, "open">, digest?: Digest): Promise<Loaded> {
     let current = loaded;
+    const mine = (s: UploadSession): boolean => s.state === state && (state !== "closing" || s.closing === digest);
     for (;;) {
-      const next: UploadSession = { ...current.session, state, updated: this.clock.now(), rev: crypto.randomUUID() };
-      const written = await this.write(next, current.etag);
+      if (mine(current.session)) return current;
+      const next: UploadSession = {
+        ...current.session,
+        state,
+        ...(state === "closing" && digest ? { closing: digest } : {}),
+        updated: this.clock.now(),
+        rev: crypto.randomUUID(),
+      };
+      const written = await this.write(next, current.etag, mine);
       if (written) return written;
       const fresh = await this.read(current.session.uuid);
       if (!fresh || fresh.session.state !== "open") throw unknown(current.session.uuid);
@@ -244,7 +297,7 @@ export class UploadStore {
       // Read in 1 MiB blocks: JavaScript once per block, not per chunk (the pieces' lengths are known).
       const hasher = new crypto.DigestStream(HASH_NAMES[algorithm]);
       const hash = hasher.getWriter();
-      const source = new BlockSource(streamPieces(this.bucket, session.pieces, undefined, digest));
+      const source = new BlockSource(streamPieces(this.bucket, session.pieces, undefined, digest), fromStorage);
       for (let block = await source.read(BLOCK_BYTES); block; block = await source.read(BLOCK_BYTES)) {
         await hash.write(block);
       }
@@ -364,14 +417,61 @@ export class UploadStore {
     return { session: (await obj.json()) as UploadSession, etag: obj.etag };
   }
 
-  /** Writes the session if it is still as read with `etag`; null when another request changed it first. */
-  private async write(session: UploadSession, etag: string): Promise<Loaded | null> {
-    const put = await this.bucket.put(keys.upload(session.uuid), JSON.stringify(session), {
-      onlyIf: ifUnchanged(etag),
-      httpMetadata: { contentType: "application/json" },
-    });
-    return put ? { session, etag: put.etag } : null;
+  /**
+   * Writes the session if it is still as read with `etag`; null when another request changed it
+   * first. `landed` tells, from the state read back, whether a write whose answer was lost happened.
+   */
+  private async write(
+    session: UploadSession,
+    etag: string,
+    landed: (stored: UploadSession) => boolean = (stored) => stored.rev === session.rev,
+  ): Promise<Loaded | null> {
+    const json = JSON.stringify(session);
+    return this.confirmed(
+      session.uuid,
+      () =>
+        this.bucket.put(keys.upload(session.uuid), json, {
+          onlyIf: ifUnchanged(etag),
+          httpMetadata: { contentType: "application/json" },
+        }),
+      landed,
+      session,
+    );
   }
+
+  /**
+   * Runs a put of session state. When it fails, its answer may have been lost with the write done
+   * (R2 said so, and then the connection dropped): the session is read back, and if `landed` finds
+   * this write in it, that is the answer (a later state, when another request built on it since).
+   * Otherwise the error stands; an UnsureWrite when even the read-back failed.
+   */
+  private async confirmed(
+    uuid: string,
+    put: () => Promise<R2Object | null>,
+    landed: (stored: UploadSession) => boolean,
+    session: UploadSession,
+  ): Promise<Loaded | null> {
+    let written: R2Object | null;
+    try {
+      written = await put();
+    } catch (e) {
+      let stored: Loaded | null;
+      try {
+        stored = await this.read(uuid);
+      } catch {
+        throw new UnsureWrite(e);
+      }
+      if (stored && landed(stored.session)) return stored;
+      throw e;
+    }
+    return written ? { session, etag: written.etag } : null;
+  }
+}
+
+/** Whether a request may use the session in its state (see UploadStore.get). */
+function takes(session: UploadSession, closing: Digest | "any" | undefined): boolean {
+  if (session.state === "open") return true;
+  return session.state === "closing" && closing !== undefined && (closing === "any" || session.closing === closing);
 }
 
 function unknown(uuid: string): RegistryError {

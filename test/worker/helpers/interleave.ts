@@ -9,6 +9,7 @@ import { createApp } from "../../../worker/app.ts";
 import type { AppEnv } from "../../../worker/env.ts";
 import { collect } from "../../../worker/gc/collector.ts";
 import type { GcReport } from "../../../worker/gc/report.ts";
+import type { Bucket } from "../../../worker/storage/bucket.ts";
 import type { Clock } from "../../../worker/storage/clock.ts";
 import { MemoryBucket } from "../../../worker/storage/memory-bucket.ts";
 import { createStore } from "../../../worker/storage/store.ts";
@@ -90,6 +91,14 @@ async function quiesce(done: () => boolean): Promise<void> {
   throw new Error("the tasks neither finished nor waited on storage");
 }
 
+/**
+ * What one request's Store is built over. By default every request sees the bucket itself and no
+ * KV; the fault harness (faults.ts) hands each request its own view, which may fail.
+ */
+export interface WorldStorage {
+  storageFor?: (bucket: MemoryBucket) => { bucket: Bucket; kv?: KVNamespace };
+}
+
 /** One scenario's world: a fresh bucket, a logical clock, the app over it, and the collector. */
 export class World {
   readonly scheduler: Scheduler;
@@ -98,7 +107,7 @@ export class World {
   readonly app: Hono<AppEnv>;
   private time = Date.UTC(2026, 0, 1);
 
-  constructor(seed: number) {
+  constructor(seed: number, storage: WorldStorage = {}) {
     this.scheduler = new Scheduler(seed);
     // Time moves one millisecond per storage operation, so every write has its own upload time.
     this.clock = {
@@ -110,8 +119,9 @@ export class World {
     };
     this.bucket = new MemoryBucket({ now: () => ++this.time, gate: this.scheduler.gate });
     const env = { AUTH_MODE: "none", CACHE_MAX_BLOB_BYTES: "0", GC_GRACE_SECONDS: "0", EDGE_TTL_SECONDS: "0" };
+    const storageFor = storage.storageFor ?? ((bucket: MemoryBucket) => ({ bucket }));
     this.app = createApp({
-      storeFor: () => createStore({ bucket: this.bucket, clock: this.clock, vars: env }),
+      storeFor: () => createStore({ ...storageFor(this.bucket), clock: this.clock, vars: env }),
     });
     this.env = env;
   }
@@ -122,6 +132,11 @@ export class World {
     return this.time;
   }
 
+  /** Moves the clock on: past a grace period, an intent note's expiry, an upload's lifetime. */
+  advance(ms: number): void {
+    this.time += ms;
+  }
+
   async request(path: string, init: RequestInit = {}): Promise<Response> {
     return this.app.request(`http://registry.test${path}`, init, this.env as unknown as AppEnv["Bindings"]);
   }
@@ -129,11 +144,12 @@ export class World {
   /**
    * A collection. `startedAt` is when the oldest request still running began: the grace period is
    * assumed to exceed any request's duration (docs/storage.md), so what in-flight requests wrote
-   * is younger than the cutoff.
+   * is younger than the cutoff. `bucket` is the collector's view of the bucket (the bucket itself
+   * unless a test makes it fail).
    */
-  collect(startedAt: number): Promise<GcReport> {
+  collect(startedAt: number, bucket: Bucket = this.bucket): Promise<GcReport> {
     return collect(
-      this.bucket,
+      bucket,
       { graceMs: 0, uploadTtlMs: 24 * 3600_000, derivedTtlMs: 7 * 24 * 3600_000, maxOperations: 1_000_000 },
       { now: startedAt, clock: this.clock },
     );
