@@ -21,10 +21,10 @@ import { MediaType } from "../../core/oci/media-types.ts";
 import type { Bucket } from "../../worker/storage/bucket.ts";
 import { StorageError } from "../../worker/storage/storage-error.ts";
 import { anImage } from "../helpers/images/builder.ts";
-import { pushContents, type RegistryTarget } from "../helpers/images/push.ts";
+import { pushContents } from "../helpers/images/push.ts";
 import type { BuiltImage } from "../helpers/images/types.ts";
-import { Crash, FAULT_KINDS, FaultPlan, faultyBucket, faultyKv, MemoryKv, type FaultKind } from "./helpers/faults.ts";
-import { prng, World } from "./helpers/interleave.ts";
+import { Crash, FAULT_KINDS, FaultPlan, faultyBucket, FaultWorld, type FaultKind } from "./helpers/faults.ts";
+import { prng } from "./helpers/interleave.ts";
 import { noIntentNotes, noOrphanData, storageConsistent } from "./helpers/invariants.ts";
 import * as client from "./helpers/world-client.ts";
 import type { Blob } from "./helpers/world-client.ts";
@@ -43,28 +43,6 @@ function seedFrom(setting: string | undefined): number {
   const n = Number(setting);
   if (!Number.isSafeInteger(n)) throw new Error(`FAULT_SEED must be an integer, not "${setting}"`);
   return n;
-}
-
-/** A world whose next request (or a collection handed `plan`) sees storage through a fault plan. */
-class FaultWorld {
-  readonly kv = new MemoryKv();
-  readonly w: World;
-  armed: FaultPlan | undefined;
-
-  constructor() {
-    this.w = new World(0, {
-      storageFor: (bucket) => {
-        const plan = this.armed;
-        this.armed = undefined;
-        if (!plan) return { bucket, kv: this.kv as unknown as KVNamespace };
-        return { bucket: faultyBucket(bucket, plan), kv: faultyKv(this.kv, plan) };
-      },
-    });
-  }
-
-  target(): RegistryTarget {
-    return { fetch: (p, init) => this.w.request(p, init), concurrency: 1 };
-  }
 }
 
 /** What an operation answered: a response, or (a collection) success or the error it threw. */

@@ -10,6 +10,8 @@
  * A plan without k only counts: the dry run that tells how many calls a path makes.
  */
 import type { Bucket } from "../../../worker/storage/bucket.ts";
+import type { RegistryTarget } from "../../helpers/images/push.ts";
+import { World } from "./interleave.ts";
 
 export type FaultKind = "throw" | "lost" | "crash";
 export const FAULT_KINDS: readonly FaultKind[] = ["throw", "lost", "crash"];
@@ -31,18 +33,23 @@ export class FaultPlan {
   /** Storage calls made so far under this plan. */
   ops = 0;
   crashed = false;
+  fired = false;
   /** Every call, numbered, with the one that failed marked: what a failing case prints. */
   readonly trace: string[] = [];
   readonly k: number | undefined;
   readonly kind: FaultKind | undefined;
+  private readonly match: ((label: string) => boolean) | undefined;
 
-  constructor(k?: number, kind?: FaultKind) {
+  /** The k-th call fails; without k, nothing does (a dry run that counts). */
+  constructor(k?: number, kind?: FaultKind, match?: (label: string) => boolean) {
     this.k = k;
     this.kind = kind;
+    this.match = match;
   }
 
-  get fired(): boolean {
-    return this.k !== undefined && this.ops >= this.k;
+  /** The first call whose label (`R2 put blobs/...`, `KV get ...`) starts with `prefix` fails. */
+  static at(prefix: string, kind: FaultKind): FaultPlan {
+    return new FaultPlan(undefined, kind, (label) => label.startsWith(prefix));
   }
 
   /** Runs one storage call under the plan. */
@@ -52,10 +59,12 @@ export class FaultPlan {
       throw new Crash();
     }
     const n = ++this.ops;
-    if (n !== this.k) {
+    const fails = !this.fired && (n === this.k || (this.match?.(label) ?? false));
+    if (!fails) {
       this.trace.push(`${n} ${label}`);
       return run();
     }
+    this.fired = true;
     this.trace.push(`${n} ${label}  <-- ${this.kind}`);
     switch (this.kind) {
       case "crash":
@@ -128,4 +137,33 @@ export function faultyKv(kv: MemoryKv, plan: FaultPlan): KVNamespace {
     list: (options?: { prefix?: string }) => plan.call(`KV list ${options?.prefix ?? ""}`, () => kv.list(options)),
   };
   return wrapped as unknown as KVNamespace;
+}
+
+/** A World whose next request sees its storage (R2 and KV) through a fault plan, once `armed`. */
+export class FaultWorld {
+  readonly kv = new MemoryKv();
+  readonly w: World;
+  armed: FaultPlan | undefined;
+
+  constructor() {
+    this.w = new World(0, {
+      storageFor: (bucket) => {
+        const plan = this.armed;
+        this.armed = undefined;
+        if (!plan) return { bucket, kv: this.kv as unknown as KVNamespace };
+        return { bucket: faultyBucket(bucket, plan), kv: faultyKv(this.kv, plan) };
+      },
+    });
+  }
+
+  /** One request under `plan`. */
+  request(plan: FaultPlan, path: string, init?: RequestInit): Promise<Response> {
+    this.armed = plan;
+    return this.w.request(path, init);
+  }
+
+  /** The World as a target for the test-image builder's pushes. */
+  target(): RegistryTarget {
+    return { fetch: (p, init) => this.w.request(p, init), concurrency: 1 };
+  }
 }
