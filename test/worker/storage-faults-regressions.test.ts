@@ -28,6 +28,15 @@ function promptly<T>(work: Promise<T>): Promise<T> {
   ]);
 }
 
+/** A monolithic push into a fresh world under `plan`, which must be answered 503 UNAVAILABLE. */
+async function failedPush(plan: FaultPlan): Promise<{ f: FaultWorld; blob: client.Blob }> {
+  const f = new FaultWorld();
+  const blob = await client.blobOf("a monolithic push that fails");
+  f.armed = plan;
+  await expectUnavailable(await client.monolithic(f.w, REPO, blob));
+  return { f, blob };
+}
+
 describe("storage faults: regressions", () => {
   it("putBlocks ends with the put's error when R2 fails before reading the body, instead of hanging", async () => {
     const failing: Bucket = {
@@ -41,18 +50,7 @@ describe("storage faults: regressions", () => {
   });
 
   it("a monolithic upload whose R2 put fails is answered 503 UNAVAILABLE, not 400 SIZE_INVALID", async () => {
-    const f = new FaultWorld();
-    const blob = await client.blobOf("monolithic, put fails");
-    const res = await f.request(
-      FaultPlan.at("R2 put data/", "throw"),
-      `/v2/${REPO}/blobs/uploads/?digest=${blob.digest}`,
-      {
-        method: "POST",
-        headers: { "Content-Length": String(blob.bytes.byteLength) },
-        body: blob.bytes.slice(),
-      },
-    );
-    await expectUnavailable(res);
+    const { f, blob } = await failedPush(FaultPlan.at("R2 put data/", "throw"));
     expect((await client.monolithic(f.w, REPO, blob)).status).toBe(201);
   });
 
@@ -78,18 +76,7 @@ describe("storage faults: regressions", () => {
   });
 
   it("a commit whose record write answer was lost keeps the copy the record names (commitOwn deleted it)", async () => {
-    const f = new FaultWorld();
-    const blob = await client.blobOf("record write, answer lost");
-    const res = await f.request(
-      FaultPlan.at("R2 put blobs/", "lost"),
-      `/v2/${REPO}/blobs/uploads/?digest=${blob.digest}`,
-      {
-        method: "POST",
-        headers: { "Content-Length": String(blob.bytes.byteLength) },
-        body: blob.bytes.slice(),
-      },
-    );
-    await expectUnavailable(res);
+    const { f, blob } = await failedPush(FaultPlan.at("R2 put blobs/", "lost"));
     // The record landed: the bytes it names must still be there, for this repository's retry and for any other.
     expect(await f.w.bucket.head(keys.blob(blob.digest))).not.toBeNull();
     await namesOnlyStoredBytes(f.w.bucket);
