@@ -6,6 +6,8 @@
  * `readAtLeast` into 1 MiB blocks touches JavaScript once per block, and hashing a block and
  * writing it to R2 stay native.
  */
+import { RegistryError } from "../../core/oci/errors.ts";
+import { asStorageError } from "./storage-error.ts";
 import { bodyEndedEarly } from "./streams.ts";
 import type { Bucket } from "./bucket.ts";
 
@@ -124,7 +126,9 @@ export async function putBlocks(
     return copied;
   } catch (e) {
     await writer.abort(e).catch(() => undefined);
-    throw e;
+    // A body that failed is the client's (a RegistryError, from `source`); a write into the put
+    // that failed means R2 stopped taking the body: the service's, whichever of the two surfaced first.
+    throw e instanceof RegistryError ? e : asStorageError("R2 put", e);
   }
 }
 

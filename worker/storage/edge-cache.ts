@@ -5,6 +5,7 @@
  */
 import type { BlobInfo } from "./blobs.ts";
 import { BLOCK_BYTES, BlockSource } from "./blocks.ts";
+import { fromStorage } from "./storage-error.ts";
 
 /** Content-addressed bytes never change: any cache may keep them for a year. */
 export const IMMUTABLE = "public, max-age=31536000, immutable";
@@ -64,8 +65,9 @@ export class EdgeCache {
     const clientWriter = client.writable.getWriter();
     let caching = true;
     let serving = true;
-    const pump = async (): Promise<void> => {
-      const source = new BlockSource(body);
+    /** Whether the whole body went through. */
+    const pump = async (): Promise<boolean> => {
+      const source = new BlockSource(body, fromStorage);
       let left = info.size;
       try {
         while (left > 0 && (caching || serving)) {
@@ -81,13 +83,22 @@ export class EdgeCache {
         if (left > 0) await source.cancel();
         if (serving) await clientWriter.close().catch(() => undefined);
         if (caching) await cacheWriter.close().catch(() => undefined);
+        return true;
       } catch (e) {
         // R2 failed mid-read: both sides end in error.
         await Promise.all([cacheWriter.abort(e).catch(() => undefined), clientWriter.abort(e).catch(() => undefined)]);
         await source.cancel(e);
+        return false;
       }
     };
-    waitUntil(Promise.all([pump(), put.catch(() => undefined)]));
+    const filled = async (): Promise<void> => {
+      const whole = await pump();
+      await put.catch(() => undefined);
+      // An aborted copy may still have been stored, cut short (the local runtime keeps what had
+      // arrived), and would be served as a 200 to every later pull: it never stays.
+      if (!whole) await caches.default.delete(key).catch(() => undefined);
+    };
+    waitUntil(filled());
     return client.readable as ReadableStream<Uint8Array>;
   }
 

@@ -97,6 +97,8 @@ async function quiesce(done: () => boolean): Promise<void> {
  */
 export interface WorldStorage {
   storageFor?: (bucket: MemoryBucket) => { bucket: Bucket; kv?: KVNamespace };
+  /** Settings over the harness's own (no edge cache, no grace period). */
+  vars?: Record<string, string>;
 }
 
 /** One scenario's world: a fresh bucket, a logical clock, the app over it, and the collector. */
@@ -118,7 +120,13 @@ export class World {
       },
     };
     this.bucket = new MemoryBucket({ now: () => ++this.time, gate: this.scheduler.gate });
-    const env = { AUTH_MODE: "none", CACHE_MAX_BLOB_BYTES: "0", GC_GRACE_SECONDS: "0", EDGE_TTL_SECONDS: "0" };
+    const env = {
+      AUTH_MODE: "none",
+      CACHE_MAX_BLOB_BYTES: "0",
+      GC_GRACE_SECONDS: "0",
+      EDGE_TTL_SECONDS: "0",
+      ...storage.vars,
+    };
     const storageFor = storage.storageFor ?? ((bucket: MemoryBucket) => ({ bucket }));
     this.app = createApp({
       storeFor: () => createStore({ ...storageFor(this.bucket), clock: this.clock, vars: env }),
