@@ -15,6 +15,8 @@
  *   2. Upload sessions, derived objects.
  *   3. List every link anew, then delete records of unlinked blobs (global.ts).
  *   4. Delete data objects that nothing names, through an intent note (global.ts).
+ *   5. Delete expired intent notes (a run or a manifest DELETE that failed to clear its own).
+ *   A repository's missing catalog marker (a push whose marker write failed) is written in 1.
  *
  * SAFETY AGAINST CONCURRENT PUSHES (a blob or manifest pushed while a collection runs is never deleted)
  *   a. Grace period. The run fixes `cutoff = start - GC_GRACE_SECONDS` once, and deletes only

@@ -5,7 +5,7 @@
  * the interleaving, one side sees the other: either the collection's last look finds the new
  * reference and keeps the object, or the request finds the note and does not rely on the object.
  * A note carries its expiry; a collection never deletes past it, so a note left by a collection
- * that died blocks nobody for long.
+ * that died blocks nobody for long, and the next collection deletes it (clearExpiredIntents).
  */
 import { deleteAll, listAll, type Bucket } from "./bucket.ts";
 import type { Clock } from "./clock.ts";

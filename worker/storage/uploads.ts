@@ -397,6 +397,8 @@ export class UploadStore {
             // One write in flight while the next buffer fills.
             await inflight;
             inflight = flush(buf, flushed);
+            // Awaited on the next flush or at the end; a failure meanwhile is not an unhandled rejection.
+            inflight.catch(() => undefined);
             flushed += buf.byteLength;
             buf = new Uint8Array(this.bufferSize);
             fill = 0;
