@@ -1,0 +1,59 @@
+/**
+ * What the property tests (properties-*.test.ts) found, each kept as the concrete shrunk input
+ * that failed, so that the case stays checked whatever seed later runs use.
+ */
+import { describe, expect, it } from "vitest";
+import { InputError } from "../../builder-cli/src/spec/errors.ts";
+import { parsePartitions } from "../../builder-cli/src/spec/partitions.ts";
+import {
+  canonicalLabel,
+  canonicalSelection,
+  LabelError,
+  namedPartitions,
+  parseLabel,
+  splitSemanticTag,
+} from "../../core/tdfs/label.ts";
+import { selectionOf } from "../../core/tdfs/partition-image.ts";
+
+const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+describe("labels", () => {
+  it("splits 0---0.0.0.0 as base 0- and label 0.0.0.0 (it was base 0 and label -0.0.0.0, never a valid label)", () => {
+    expect(splitSemanticTag("0---0.0.0.0")).toEqual({ base: "0-", label: "0.0.0.0" });
+    expect(splitSemanticTag("v1----jetson")).toEqual({ base: "v1--", label: "jetson" });
+    expect(splitSemanticTag("v1---")).toEqual({ base: "v1-", label: "" });
+  });
+
+  it('ignores a named partition whose annotation is not a string ({"2dfs.partition.A":0} threw a TypeError)', () => {
+    const annotations = { "2dfs.partition.A": 0 } as unknown as Record<string, string>;
+    expect(namedPartitions(annotations)).toEqual({});
+    expect(() => parseLabel("A", namedPartitions(annotations))).toThrow(LabelError);
+    const root = { bytes: enc(JSON.stringify({ schemaVersion: 2, annotations })) };
+    expect(() => selectionOf("A", root)).toThrow(/unknown partition name "A"/);
+  });
+
+  // Six rectangles whose union takes 17 disjoint ones: its canonical string was no longer a label.
+  const sixRects = "0.2.7.2--1.4.3.4--2.0.2.1--0.0.4.0--5.0.5.1--7.0.8.0";
+
+  it(`refuses a canonical label for ${sixRects}, whose canonical form takes 17 rectangles`, () => {
+    const rects = parseLabel(sixRects);
+    expect(() => parseLabel(canonicalSelection(rects))).toThrow(/too many rectangles/);
+    expect(() => canonicalLabel(rects)).toThrow(LabelError);
+    expect(() => canonicalLabel(rects)).toThrow(/takes 17 rectangles in canonical form, more than 16/);
+  });
+
+  it(`refuses a 2dfs.json partition ${sixRects} the registry could not read back in canonical form`, () => {
+    const cells = [
+      { row: 0, col: 0 },
+      { row: 8, col: 4 },
+    ];
+    expect(() => parsePartitions({ p: sixRects }, "2dfs.json", cells)).toThrow(InputError);
+    expect(() => parsePartitions({ p: sixRects }, "2dfs.json", cells)).toThrow(
+      /2dfs\.json: partitions\.p: the selection takes 17 rectangles in canonical form/,
+    );
+    // The same cells in fewer pieces are stored as before: canonical, and readable again.
+    const stored = parsePartitions({ p: "0.0.1.1--1.0.1.2" }, "2dfs.json", cells);
+    expect(stored).toEqual({ p: "0.0.0.1--1.0.1.2" });
+    expect(parseLabel("p", stored)).toEqual(parseLabel("0.0.0.1--1.0.1.2"));
+  });
+});
