@@ -14,6 +14,7 @@ import {
   splitSemanticTag,
 } from "../../core/tdfs/label.ts";
 import { selectionOf } from "../../core/tdfs/partition-image.ts";
+import { parseContentRange } from "../../worker/http-ranges.ts";
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -55,5 +56,22 @@ describe("labels", () => {
     const stored = parsePartitions({ p: "0.0.1.1--1.0.1.2" }, "2dfs.json", cells);
     expect(stored).toEqual({ p: "0.0.0.1--1.0.1.2" });
     expect(parseLabel("p", stored)).toEqual(parseLabel("0.0.0.1--1.0.1.2"));
+  });
+});
+
+describe("Content-Range of an upload PATCH", () => {
+  const malformed = expect.objectContaining({ code: "BLOB_UPLOAD_INVALID", status: 400 });
+
+  it("refuses bytes 00-0/0, whose complete length does not exceed its last byte (it was taken as 0-0)", () => {
+    expect(() => parseContentRange("bytes 00-0/0")).toThrow(malformed);
+    expect(() => parseContentRange("bytes 0-9/5")).toThrow(malformed);
+    expect(parseContentRange("bytes 0-9/10")).toEqual({ start: 0, end: 9 });
+    expect(parseContentRange("bytes 0-9/*")).toEqual({ start: 0, end: 9 });
+  });
+
+  it("refuses 10000000000000000-0, a position no double holds exactly (it was taken, rounded)", () => {
+    expect(() => parseContentRange("10000000000000000-0")).toThrow(malformed);
+    expect(() => parseContentRange("0-9007199254740993")).toThrow(malformed);
+    expect(parseContentRange(`0-${Number.MAX_SAFE_INTEGER}`)).toEqual({ start: 0, end: Number.MAX_SAFE_INTEGER });
   });
 });
