@@ -4,6 +4,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { InputError } from "../../builder-cli/src/spec/errors.ts";
+import { parseManifest } from "../../core/oci/manifest.ts";
+import { MediaType } from "../../core/oci/media-types.ts";
 import { parsePartitions } from "../../builder-cli/src/spec/partitions.ts";
 import {
   canonicalLabel,
@@ -73,5 +75,32 @@ describe("Content-Range of an upload PATCH", () => {
     expect(() => parseContentRange("10000000000000000-0")).toThrow(malformed);
     expect(() => parseContentRange("0-9007199254740993")).toThrow(malformed);
     expect(parseContentRange(`0-${Number.MAX_SAFE_INTEGER}`)).toEqual({ start: 0, end: Number.MAX_SAFE_INTEGER });
+  });
+});
+
+describe("manifests", () => {
+  it("reads an index without mediaType sent as application/json by its shape (it was refused as an unsupported media type)", () => {
+    const index = enc('{"schemaVersion":2,"manifests":[]}');
+    expect(parseManifest(index, "application/json", { pushed: true })).toMatchObject({
+      kind: "index",
+      mediaType: MediaType.OciIndex,
+    });
+    const manifest = enc(
+      `{"schemaVersion":2,"config":{"mediaType":"${MediaType.OciConfig}","digest":"sha256:${"a".repeat(64)}","size":2},"layers":[]}`,
+    );
+    expect(parseManifest(manifest, "application/json; charset=utf-8")).toMatchObject({
+      kind: "manifest",
+      mediaType: MediaType.OciManifest,
+    });
+    // Still refused: a shape that is neither, and a specific Content-Type that the body contradicts.
+    expect(() => parseManifest(enc('{"schemaVersion":2}'), "application/json")).toThrow(
+      /unsupported manifest media type/,
+    );
+    expect(() =>
+      parseManifest(
+        enc(`{"mediaType":"${MediaType.OciIndex}","schemaVersion":2,"manifests":[]}`),
+        MediaType.OciManifest,
+      ),
+    ).toThrow(/does not match Content-Type/);
   });
 });
