@@ -6,6 +6,9 @@ import fc from "fast-check";
 import { fieldFromAllotments, MAX_COORDINATE, type Allotment, type Field } from "../../core/tdfs/field.ts";
 import { MAX_RECTS, type Rect } from "../../core/tdfs/label.ts";
 
+/** The type of what an arbitrary generates. */
+export type Generated<A> = A extends fc.Arbitrary<infer R> ? R : never;
+
 /** Bare lowercase hex of `bytes` bytes (64 characters for sha256). */
 export const hexOf = (bytes: number): fc.Arbitrary<string> =>
   fc.uint8Array({ minLength: bytes, maxLength: bytes }).map((b) => Buffer.from(b).toString("hex"));

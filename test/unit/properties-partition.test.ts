@@ -14,7 +14,7 @@ import { serializeField, type Allotment, type Field } from "../../core/tdfs/fiel
 import type { Rect } from "../../core/tdfs/label.ts";
 import { partitionImage, selectionOf, type PartitionSource } from "../../core/tdfs/partition-image.ts";
 import { partitionManifest, type AllotmentFacts, type ManifestPartition } from "../../core/tdfs/partition.ts";
-import { field, hexOf, rects, rowMajor } from "./properties-arbitraries.ts";
+import { field, hexOf, rects, rowMajor, type Generated } from "./properties-arbitraries.ts";
 import { propertySuite } from "./properties-support.ts";
 
 const { property } = propertySuite("properties-partition");
@@ -171,6 +171,71 @@ describe("partitionManifest", () => {
         expect(b.config.digest).toBe(a.config.digest);
       },
     ),
+    2_000,
+  );
+});
+
+/** How a config's text may be spelled, beyond what JSON.stringify writes. */
+const spelling = fc.record({
+  ws: fc.constantFrom("", " ", "\n  ", "\t"),
+  escapedKey: fc.boolean(),
+  decoyRootfs: fc.boolean(),
+  emptyIds: fc.constantFrom("array", "missing", "null"),
+  history: fc.constantFrom("none", "array", "null"),
+});
+
+/**
+ * A config with `ids` as its diff_ids, spelled as some builder might: spacing between every token,
+ * a key written with an escape, an earlier `rootfs` that the later one overrides (JSON.parse and
+ * Go keep the last), and values no double or JSON.stringify would write back the same.
+ */
+function configText(ids: readonly string[], sp: Generated<typeof spelling>): string {
+  const w = sp.ws;
+  const list = (items: readonly string[]): string => `[${w}${items.join(`${w},${w}`)}${w}]`;
+  const object = (members: readonly string[]): string => `{${w}${members.join(`${w},${w}`)}${w}}`;
+  const member = (key: string, value: string): string => `${key}${w}:${w}${value}`;
+  const form = ids.length > 0 ? "array" : sp.emptyIds;
+  const rootfs = [member('"type"', '"layers"')];
+  if (form !== "missing") rootfs.push(member('"diff_ids"', form === "null" ? "null" : list(ids.map((d) => `"${d}"`))));
+  const members = [member('"architecture"', '"amd64"'), member('"x-big"', "12345678901234567890")];
+  members.push(member('"x-escaped"', '"a \\u0026 b"'));
+  if (sp.decoyRootfs) members.push(member('"rootfs"', object([member('"diff_ids"', list(['"sha256:decoy"']))])));
+  members.push(member(sp.escapedKey ? '"root\\u0066s"' : '"rootfs"', object(rootfs)));
+  if (sp.history !== "none") {
+    const entries = ids.map((_, i) => object([member('"created_by"', `"base ${i}"`)]));
+    members.push(member('"history"', sp.history === "null" ? "null" : list(entries)));
+  }
+  return object(members);
+}
+
+describe("partitionManifest: the config's text", () => {
+  property(
+    "diff_ids and history grow by the selected allotments whatever the spelling; nothing else in the text changes",
+    fc.asyncProperty(recipe, spelling, rects({ small: 8 }), async (r, sp, rs) => {
+      const base = build(r);
+      const text = configText(base.baseDiffIds, sp);
+      const img = { ...base, configBytes: enc(text) };
+      const expected = expectedSelection(img.field, rs);
+      const result = await partition(img, rs);
+      if (result.kind !== "partition") {
+        expect(expected).toEqual([]);
+        return;
+      }
+      const out = dec(result.config.bytes);
+      const before = JSON.parse(text);
+      const after = JSON.parse(out);
+      expect(after.rootfs.diff_ids).toEqual([...base.baseDiffIds, ...expected.map((a) => `sha256:${a.diffid}`)]);
+      if (Array.isArray(before.history)) expect(after.history).toHaveLength(base.baseDiffIds.length + expected.length);
+      else expect(after.history).toEqual(before.history);
+      expect({ ...after, rootfs: { ...after.rootfs, diff_ids: null }, history: null }).toEqual({
+        ...before,
+        rootfs: { ...before.rootfs, diff_ids: null },
+        history: null,
+      });
+      // Spelled as it was: the number no double holds, and the escape.
+      expect(out).toContain("12345678901234567890");
+      expect(out).toContain('"a \\u0026 b"');
+    }),
     2_000,
   );
 });

@@ -42,11 +42,16 @@ export function propertySuite(file: string): {
     property<Ts>(name: string, prop: fc.IRawProperty<Ts>, runs: number) {
       const numRuns = RUNS_OVERRIDE ?? runs;
       counts.push(`${name} = ${numRuns}`);
-      it(`${name} (${numRuns} runs, seed ${PROPERTY_SEED})`, async () => {
-        const params: fc.Parameters<Ts> = { seed: PROPERTY_SEED, numRuns };
-        if (REPLAY_PATH) params.path = REPLAY_PATH;
-        await fc.assert(prop, params);
-      });
+      it(
+        `${name} (${numRuns} runs, seed ${PROPERTY_SEED})`,
+        async () => {
+          const params: fc.Parameters<Ts> = { seed: PROPERTY_SEED, numRuns };
+          if (REPLAY_PATH) params.path = REPLAY_PATH;
+          await fc.assert(prop, params);
+        },
+        // A soak run (PROPERTY_RUNS) may take as long as it needs; the default counts fit the suite's timeout.
+        RUNS_OVERRIDE === undefined ? undefined : 3_600_000,
+      );
     },
   };
 }
