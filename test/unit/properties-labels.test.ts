@@ -38,6 +38,11 @@ const extent = (rs: readonly Rect[]): number => Math.max(...rs.flatMap((r) => [r
 /** A base tag without "--", so that the semantic tag splits where it was joined. */
 const baseTag = fc.stringMatching(new RegExp(`^${TAG_RULE}$`)).filter((t) => !t.includes("--"));
 
+/** A root manifest's bytes with these annotations, as selectionOf reads them. */
+const rootWith = (annotations: object): { bytes: Uint8Array } => ({
+  bytes: new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, annotations })),
+});
+
 const parseOrError = (label: string, named?: Record<string, string>): unknown => thrown(() => parseLabel(label, named));
 
 describe("labels: valid ones", () => {
@@ -66,6 +71,14 @@ describe("labels: valid ones", () => {
       fc.pre(named.rects.length + direct.rects.length <= MAX_RECTS);
       expect(parseLabel("p", { p: named.label })).toEqual(named.rects);
       expect(parseLabel(`${direct.label}--p`, { p: named.label })).toEqual([...direct.rects, ...named.rects]);
+      // As the registry reads it: from the image's annotation, which may also redefine "all".
+      const annotations = {
+        [`${NAMED_PARTITION_PREFIX}p`]: named.label,
+        [`${NAMED_PARTITION_PREFIX}all`]: direct.label,
+      };
+      const root = rootWith(annotations);
+      expect(selectionOf("p", root)).toEqual(named.rects);
+      expect(selectionOf("all", root)).toEqual(direct.rects);
     }),
     2_000,
   );
@@ -145,6 +158,10 @@ describe("labels: arbitrary input", () => {
     10_000,
   );
 
+  // A few names, so that generated labels use the names that generated annotations define.
+  const partitionName = fc.constantFrom("a", "jetson", "p.1", "all", "Z-_");
+  const namedKey = partitionName.map((n) => NAMED_PARTITION_PREFIX + n);
+
   property(
     "named partitions from arbitrary annotations never throw, and labels resolved through them throw only LabelError",
     fc.property(
@@ -152,18 +169,21 @@ describe("labels: arbitrary input", () => {
         fc.oneof(
           anyText(8),
           anyText(8).map((s) => NAMED_PARTITION_PREFIX + s),
+          namedKey,
         ),
-        fc.oneof(
-          labels,
-          fc.jsonValue({ maxDepth: 2 }).map((v) => v as never),
-        ),
+        // Annotations are strings when a schema checked them; read from raw JSON, anything.
+        fc.oneof(labels, fc.jsonValue({ maxDepth: 2 })) as fc.Arbitrary<string>,
       ),
-      labels,
+      fc.oneof(
+        labels,
+        partitionName,
+        fc.tuple(partitionName, labels).map(([n, l]) => `${n}--${l}`),
+      ),
       (annotations, label) => {
         const named = namedPartitions(annotations);
         expectOnly(parseOrError(label, named), LabelError);
         // The way the registry and the CLI read a label: through the root manifest's annotations.
-        const root = { bytes: new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, annotations })) };
+        const root = rootWith(annotations);
         expectOnly(
           thrown(() => selectionOf(label, root)),
           LabelError,
