@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { InputError } from "../../builder-cli/src/spec/errors.ts";
 import { parseManifest } from "../../core/oci/manifest.ts";
 import { MediaType } from "../../core/oci/media-types.ts";
+import { parseChallenge } from "../../core/oci/token-auth.ts";
 import { parsePartitions } from "../../builder-cli/src/spec/partitions.ts";
 import {
   canonicalLabel,
@@ -102,5 +103,23 @@ describe("manifests", () => {
         MediaType.OciManifest,
       ),
     ).toThrow(/does not match Content-Type/);
+  });
+});
+
+describe("WWW-Authenticate", () => {
+  it('reads Basic, Basic realm="" as the first challenge, without the second one\'s realm (it took realm "")', () => {
+    expect(parseChallenge('Basic, Basic realm=""')).toEqual({ scheme: "basic" });
+    // The case that matters: the token flow went to the realm of a later Basic challenge.
+    expect(
+      parseChallenge('Bearer realm="https://auth.example/token",service="registry", Basic realm="registry"'),
+    ).toEqual({ scheme: "bearer", realm: "https://auth.example/token", service: "registry" });
+  });
+
+  it("finds a Bearer challenge after one of another scheme (Negotiate abc==, Bearer ... was ignored)", () => {
+    expect(parseChallenge('Negotiate abc==, Bearer realm="https://auth.example/token"')).toEqual({
+      scheme: "bearer",
+      realm: "https://auth.example/token",
+    });
+    expect(parseChallenge('Basic realm = "spaced"')).toEqual({ scheme: "basic", realm: "spaced" });
   });
 });
