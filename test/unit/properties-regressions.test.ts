@@ -7,6 +7,7 @@ import { InputError } from "../../builder-cli/src/spec/errors.ts";
 import { parseManifest } from "../../core/oci/manifest.ts";
 import { MediaType } from "../../core/oci/media-types.ts";
 import { parseChallenge } from "../../core/oci/token-auth.ts";
+import { parseField, serializeField } from "../../core/tdfs/field.ts";
 import { parsePartitions } from "../../builder-cli/src/spec/partitions.ts";
 import {
   canonicalLabel,
@@ -121,5 +122,15 @@ describe("WWW-Authenticate", () => {
       realm: "https://auth.example/token",
     });
     expect(parseChallenge('Basic realm = "spaced"')).toEqual({ scheme: "basic", realm: "spaced" });
+  });
+});
+
+describe("field", () => {
+  it('reads "row":-0 of a cell as row 0 (the parsed allotment kept -0, unequal to the field it describes)', () => {
+    const hex = (c: string): string => c.repeat(64);
+    const text = `{"rows":[{"allotments":[{"row":-0,"col":-0,"digest":"${hex("a")}","diffid":"${hex("b")}"}],"allotments_size":1}],"rows_size":1,"owner":""}`;
+    const [cell] = parseField(text).allotments;
+    expect(Object.is(cell?.row, 0) && Object.is(cell?.col, 0)).toBe(true);
+    expect(serializeField(parseField(text))).toBe(text.replaceAll("-0", "0"));
   });
 });
