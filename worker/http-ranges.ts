@@ -17,7 +17,13 @@ export function parseRange(header: string | undefined, size: number): { offset: 
   const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   if (!m || (m[1] === "" && m[2] === "")) return undefined; // not a single byte range: serve the whole blob
   const unsatisfiable = () =>
-    new RegistryError("RANGE_INVALID", undefined, { range: header, size }, { "Content-Range": `bytes */${size}` });
+    // A bounded prefix: the digits of a range can run to kilobytes.
+    new RegistryError(
+      "RANGE_INVALID",
+      undefined,
+      { range: header.slice(0, 200), size },
+      { "Content-Range": `bytes */${size}` },
+    );
   if (m[1] === "") {
     const suffix = Number(m[2]);
     if (suffix === 0 || size === 0) throw unsatisfiable();

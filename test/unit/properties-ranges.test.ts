@@ -19,7 +19,13 @@ const digits = fc.oneof(
   fc.bigInt({ min: 0n, max: 2n ** 70n }).map(String),
   fc.tuple(fc.nat({ max: 3 }), fc.nat({ max: 2_100 })).map(([z, n]) => "0".repeat(z) + n),
   fc.stringMatching(/^[0-9]{15,40}$/),
+  fc.nat({ max: 5_000 }).map((n) => "9".repeat(n + 1)),
 );
+
+/** What a 416 or 400 echoes stays small, however long the header was. */
+const expectBoundedDetail = (e: RegistryError): void => {
+  expect(JSON.stringify(e.toJSON()).length).toBeLessThan(1_000);
+};
 
 type Interval = { offset: number; length: number };
 
@@ -52,6 +58,7 @@ function actualRange(header: string, blobSize: number): Interval | "unsatisfiabl
     expect(e.code).toBe("RANGE_INVALID");
     expect(e.status).toBe(416);
     expect(e.headers["Content-Range"]).toBe(`bytes */${blobSize}`);
+    expectBoundedDetail(e);
     return "unsatisfiable";
   }
   const range = parseRange(header, blobSize);
@@ -113,6 +120,7 @@ function actualContentRange(header: string): { start: number; end: number } | "m
   expectOnly(e, RegistryError);
   if (e instanceof RegistryError) {
     expect([e.code, e.status]).toEqual(["BLOB_UPLOAD_INVALID", 400]);
+    expectBoundedDetail(e);
     return "malformed";
   }
   return parseContentRange(header);

@@ -18,7 +18,8 @@ import {
   splitSemanticTag,
 } from "../../core/tdfs/label.ts";
 import { selectionOf } from "../../core/tdfs/partition-image.ts";
-import { parseContentRange } from "../../worker/http-ranges.ts";
+import { parseContentRange, parseRange } from "../../worker/http-ranges.ts";
+import { thrown } from "./properties-support.ts";
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -60,6 +61,17 @@ describe("labels", () => {
     const stored = parsePartitions({ p: "0.0.1.1--1.0.1.2" }, "2dfs.json", cells);
     expect(stored).toEqual({ p: "0.0.0.1--1.0.1.2" });
     expect(parseLabel("p", stored)).toEqual(parseLabel("0.0.0.1--1.0.1.2"));
+  });
+});
+
+describe("Range of a blob GET", () => {
+  it("echoes at most 200 characters of an unsatisfiable Range (bytes=<a thousand nines>- was echoed whole)", () => {
+    const header = `bytes=${"9".repeat(1_000)}-`;
+    expect(thrown(() => parseRange(header, 10))).toMatchObject({
+      code: "RANGE_INVALID",
+      status: 416,
+      detail: { range: header.slice(0, 200), size: 10 },
+    });
   });
 });
 
