@@ -4,6 +4,9 @@ import { RegistryError } from "../core/oci/errors.ts";
 import { validateName } from "../core/oci/reference.ts";
 import type { AppEnv } from "./env.ts";
 
+// The range parsers live in a module of their own, free of Workers types, for the unit tests.
+export { parseContentRange, parseRange } from "./http-ranges.ts";
+
 /** The repository named in the path, validated against the spec grammar before any key is built. */
 export function repoName(c: Context<AppEnv>): string {
   const name = validateName(c.req.param("name") ?? "");
@@ -74,23 +77,4 @@ export function pageParams(c: Context<AppEnv>, defaultN: number, maxN: number): 
 /** RFC 5988 Link header for the next page. */
 export function nextLink(path: string, n: number, last: string): string {
   return `<${path}?n=${n}&last=${encodeURIComponent(last)}>; rel="next"`;
-}
-
-/** A single `bytes=` range, resolved against the blob's size (RFC 9110 §14.1.2). */
-export function parseRange(header: string | undefined, size: number): { offset: number; length: number } | undefined {
-  if (!header) return undefined;
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!m || (m[1] === "" && m[2] === "")) return undefined; // not a single byte range: serve the whole blob
-  const unsatisfiable = () =>
-    new RegistryError("RANGE_INVALID", undefined, { range: header, size }, { "Content-Range": `bytes */${size}` });
-  if (m[1] === "") {
-    const suffix = Number(m[2]);
-    if (suffix === 0 || size === 0) throw unsatisfiable();
-    const length = Math.min(suffix, size);
-    return { offset: size - length, length };
-  }
-  const start = Number(m[1]);
-  const end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
-  if (start >= size || end < start) throw unsatisfiable();
-  return { offset: start, length: end - start + 1 };
 }

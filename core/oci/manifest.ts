@@ -82,11 +82,14 @@ export function parseManifest(
     throw new RegistryError("MANIFEST_INVALID", "manifest must be a JSON object");
   }
   const declared = (json as { mediaType?: unknown }).mediaType;
-  const header = contentType?.split(";")[0]?.trim() || undefined;
+  // A generic `application/json` (scripts send it) says only that the body is JSON: it neither
+  // contradicts the body's mediaType nor names one, so the body or its shape decides.
+  const sent = contentType?.split(";")[0]?.trim() || undefined;
+  const header = sent === "application/json" ? undefined : sent;
   if (declared !== undefined && typeof declared !== "string") {
     throw new RegistryError("MANIFEST_INVALID", "mediaType must be a string");
   }
-  if (declared && header && declared !== header && header !== "application/json") {
+  if (declared && header && declared !== header) {
     throw new RegistryError("MANIFEST_INVALID", "mediaType in the body does not match Content-Type", {
       body: declared,
       contentType: header,

@@ -37,14 +37,9 @@ export class AuthError extends Error {
 /** Parses the first Basic or Bearer challenge of a WWW-Authenticate header. */
 export function parseChallenge(header: string | null): Challenge | undefined {
   if (!header) return undefined;
-  const m = /^\s*(basic|bearer)\b(.*)$/is.exec(header);
-  if (!m) return undefined;
-  const scheme = m[1]!.toLowerCase();
-  const params: Record<string, string> = {};
-  // Quoted values may hold commas (scope="repository:x:pull,push"), so match pairs, not split.
-  for (const p of m[2]!.matchAll(/([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))/g)) {
-    params[p[1]!.toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, "$1") : (p[3] ?? "");
-  }
+  const first = challenges(header).find((c) => c.scheme === "basic" || c.scheme === "bearer");
+  if (!first) return undefined;
+  const { scheme, params } = first;
   if (scheme === "basic") return params.realm !== undefined ? { scheme, realm: params.realm } : { scheme };
   if (!params.realm) return undefined;
   const c: Challenge = { scheme: "bearer", realm: params.realm };
@@ -52,6 +47,41 @@ export function parseChallenge(header: string | null): Challenge | undefined {
   if (params.scope !== undefined) c.scope = params.scope;
   if (params.error !== undefined) c.error = params.error;
   return c;
+}
+
+// RFC 9110 §11.6.1: challenges are `scheme [token68 | param, ...]`, listed with commas; a scheme
+// and a parameter's name are tokens, a value is a token or a quoted string (which may hold commas).
+const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+";
+const SCHEME_RE = new RegExp(`[\\s,]*(${TOKEN})`, "y");
+const PARAM_RE = new RegExp(`[\\s,]*(${TOKEN})[ \\t]*=[ \\t]*(?:"((?:[^"\\\\]|\\\\.)*)"|([^\\s,"]*))`, "y");
+// A token68 stands alone up to the next comma; `name = value` (spaces are allowed around "=") is a parameter.
+const TOKEN68_RE = /[ \t]+[A-Za-z0-9._~+/-]+=*(?=\s*(?:,|$))/y;
+
+/**
+ * Every challenge of a header, each with its own parameters: a parameter list ends where a token
+ * is not followed by "=", which is where the next challenge's scheme begins.
+ */
+function challenges(header: string): { scheme: string; params: Record<string, string> }[] {
+  const out: { scheme: string; params: Record<string, string> }[] = [];
+  let at = 0;
+  for (;;) {
+    SCHEME_RE.lastIndex = at;
+    const scheme = SCHEME_RE.exec(header);
+    if (!scheme) return out;
+    at = SCHEME_RE.lastIndex;
+    const params: Record<string, string> = {};
+    TOKEN68_RE.lastIndex = at;
+    if (TOKEN68_RE.exec(header)) at = TOKEN68_RE.lastIndex;
+    for (;;) {
+      PARAM_RE.lastIndex = at;
+      const p = PARAM_RE.exec(header);
+      if (!p) break;
+      at = PARAM_RE.lastIndex;
+      params[p[1]!.toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, "$1") : (p[3] ?? "");
+    }
+    // Each pass reads at least a scheme, so the scan ends; anything that is neither ends it early.
+    out.push({ scheme: scheme[1]!.toLowerCase(), params });
+  }
 }
 
 /** `repository:<repo>:<actions>`, the scope the token flow grants. */

@@ -226,7 +226,8 @@ function coordinate(value: unknown, where: string): number {
   if (value < 0) throw new FieldError(`${where} is negative: ${value}`);
   if (value > MAX_COORDINATE)
     throw new FieldError(`${where} is ${value}, beyond the largest coordinate ${MAX_COORDINATE}`);
-  return value;
+  // JSON's -0 is the coordinate 0: keep it as 0, so that a parsed field equals the one it describes.
+  return value === 0 ? 0 : value;
 }
 
 function hex(value: unknown, where: string): string {

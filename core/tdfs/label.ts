@@ -47,10 +47,15 @@ export class LabelError extends Error {
   }
 }
 
-/** Splits `tag--label` at the first `--`, as the reference registry does; undefined for a plain tag. */
+/**
+ * Splits `tag--label` at the first `--`, as the reference registry does; undefined for a plain tag.
+ * In a run of more than two dashes the split is at its last two: no label starts with "-", so a
+ * base tag that ends in dashes (`v1-` in `v1---0.0.1.1`) keeps them instead of failing as a label.
+ */
 export function splitSemanticTag(tag: string): { base: string; label: string } | undefined {
-  const at = tag.indexOf("--");
+  let at = tag.indexOf("--");
   if (at < 0) return undefined;
+  while (tag[at + 2] === "-") at++;
   return { base: tag.slice(0, at), label: tag.slice(at + 2) };
 }
 
@@ -84,9 +89,28 @@ export function parseLabel(label: string, named: Record<string, string> = {}): R
  * columns into maximal intervals. Equal cell sets give equal strings; "" selects nothing.
  */
 export function canonicalSelection(rects: readonly Rect[]): string {
-  return normalizeRects(rects)
-    .map((r) => `${r.x1}.${r.y1}.${r.x2}.${r.y2}`)
-    .join("--");
+  return formatRects(normalizeRects(rects));
+}
+
+function formatRects(rects: readonly Rect[]): string {
+  return rects.map((r) => `${r.x1}.${r.y1}.${r.x2}.${r.y2}`).join("--");
+}
+
+/**
+ * The canonical selection as a label that parseLabel reads back to the same rectangles: for what
+ * is written where a label is later parsed (a named partition's annotation). The union of N
+ * rectangles may take more than N disjoint ones (a cross of two takes three), so a selection that
+ * fits a label may not fit in canonical form: LabelError then, rather than an annotation the
+ * registry would refuse at every pull.
+ */
+export function canonicalLabel(rects: readonly Rect[]): string {
+  const canonical = normalizeRects(rects);
+  if (canonical.length > MAX_RECTS) {
+    throw new LabelError(
+      `the selection takes ${canonical.length} rectangles in canonical form, more than ${MAX_RECTS}`,
+    );
+  }
+  return formatRects(canonical);
 }
 
 /** The union of `rects` as disjoint rectangles in canonical order (see canonicalSelection). */
@@ -130,8 +154,9 @@ export function selectAllotments(field: Field, rects: readonly Rect[]): Allotmen
  */
 export function namedPartitions(annotations: Record<string, string> | undefined): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(annotations ?? {})) {
-    if (!key.startsWith(NAMED_PARTITION_PREFIX)) continue;
+  for (const [key, value] of Object.entries(annotations ?? {}) as [string, unknown][]) {
+    // Annotations read from JSON that no schema checked (partition-image.ts) may hold any value.
+    if (!key.startsWith(NAMED_PARTITION_PREFIX) || typeof value !== "string") continue;
     const name = key.slice(NAMED_PARTITION_PREFIX.length);
     if (NAME_RE.test(name) && !name.includes("--")) out[name] = value;
   }

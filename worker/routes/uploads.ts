@@ -12,7 +12,7 @@ import { RegistryError } from "../../core/oci/errors.ts";
 import { validateName } from "../../core/oci/reference.ts";
 import { mayMountFromAnywhere, mayPull } from "../auth/middleware.ts";
 import type { AppEnv } from "../env.ts";
-import { absolute, contentLength, hasBody, repoName, uploadRange } from "../http.ts";
+import { absolute, contentLength, hasBody, parseContentRange, repoName, uploadRange } from "../http.ts";
 import { R2_SINGLE_PUT_MAX, type BlobInfo } from "../storage/blobs.ts";
 import { outOfOrder, type Loaded, type UploadSession } from "../storage/uploads.ts";
 
@@ -62,10 +62,7 @@ uploads.patch("/:name{.+}/blobs/uploads/:uuid", async (c) => {
   let expected = length;
   const cr = c.req.header("content-range");
   if (cr !== undefined) {
-    const m = /^(?:bytes[ =])?(\d+)-(\d+)(?:\/(?:\d+|\*))?$/.exec(cr.trim());
-    if (!m) throw new RegistryError("BLOB_UPLOAD_INVALID", "malformed Content-Range", { contentRange: cr });
-    const start = Number(m[1]);
-    const end = Number(m[2]);
+    const { start, end } = parseContentRange(cr);
     if (start !== session.offset || end < start) {
       throw withLocation(c, session, outOfOrder(session, "chunk is out of order", { contentRange: cr }));
     }

@@ -8,7 +8,7 @@
 import { isValidTag } from "../../../core/oci/reference.ts";
 import {
   ALL_PARTITION,
-  canonicalSelection,
+  canonicalLabel,
   LabelError,
   namedPartitions,
   NAMED_PARTITION_PREFIX,
@@ -52,8 +52,10 @@ export function parsePartitions(
       throw new InputError(`${where}: the name is ${name.length} characters; <tag>--<name> is a tag, ${TAG_LIMIT}`);
     }
     let rects;
+    let canonical;
     try {
       rects = parseLabel(value);
+      canonical = canonicalLabel(rects);
     } catch (e) {
       if (e instanceof LabelError) throw new InputError(`${where}: ${e.reason}`);
       throw e;
@@ -69,7 +71,7 @@ export function parsePartitions(
     if (!allotments.some((a) => selects(rects, a.row, a.col))) {
       throw new InputError(`${where}: "${value}" selects no allotment (every cell it covers is empty)`);
     }
-    out[name] = canonicalSelection(rects);
+    out[name] = canonical;
   }
   return out;
 }
