@@ -17,6 +17,9 @@ export default defineConfig({
           // How many seeded interleavings test/worker/storage-interleavings.test.ts runs per scenario
           // (CONTRIBUTING.md); unset, it runs its default.
           ...(process.env.INTERLEAVING_SEEDS ? { INTERLEAVING_SEEDS: process.env.INTERLEAVING_SEEDS } : {}),
+          // The seed and request count of test/worker/http-fuzz.test.ts (CONTRIBUTING.md); unset, its defaults.
+          ...(process.env.HTTP_FUZZ_SEED ? { HTTP_FUZZ_SEED: process.env.HTTP_FUZZ_SEED } : {}),
+          ...(process.env.HTTP_FUZZ_RUNS ? { HTTP_FUZZ_RUNS: process.env.HTTP_FUZZ_RUNS } : {}),
         },
         // LOGIN_LIMITER comes from wrangler.toml. This one has the shortest window the binding
         // allows, so a test can wait it out (test/worker/auth-rate-limit.test.ts).

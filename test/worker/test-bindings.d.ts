@@ -6,6 +6,9 @@ declare global {
       LOGIN_LIMITER_10S: RateLimit;
       /** Interleavings per scenario in storage-interleavings.test.ts, from the environment of `vitest`. */
       INTERLEAVING_SEEDS?: string;
+      /** The seed of http-fuzz.test.ts, and how many requests it sends. */
+      HTTP_FUZZ_SEED?: string;
+      HTTP_FUZZ_RUNS?: string;
     }
   }
 }
