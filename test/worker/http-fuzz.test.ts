@@ -29,6 +29,9 @@ import { snapshotBucket } from "./gc-registry.ts";
 import { utf8 } from "./helpers/bytes.ts";
 import {
   answerProblems,
+  FUZZ_ADMIN,
+  FUZZ_ADMIN_PASSWORD,
+  learn,
   mayWrite,
   requests,
   send,
@@ -40,8 +43,8 @@ import {
 import { call, expectStatus, registry, worker } from "./helpers/registry.ts";
 
 const SEED = Number(env.HTTP_FUZZ_SEED ?? 19);
-/** About 40 s on a laptop-class machine; HTTP_FUZZ_RUNS asks for more or fewer. */
-const RUNS = Number(env.HTTP_FUZZ_RUNS ?? 3000);
+/** About 30 s of requests; HTTP_FUZZ_RUNS asks for more or fewer. */
+const RUNS = Number(env.HTTP_FUZZ_RUNS ?? 5000);
 /** The auth phase is slower per request (password checks, tokens) and needs fewer to cover its paths. */
 const AUTH_RUNS = Math.max(1, Math.round(RUNS / 6));
 
@@ -196,6 +199,7 @@ async function fuzz(world: FuzzWorld, via: Call, runs: number, extraAuth: readon
       return;
     }
     count(String(res.status));
+    learn(world, req, res);
     const problems = await answerProblems(req, res);
     if (mayWrite(req.method)) {
       const after = await preState(world);
@@ -256,24 +260,27 @@ describe("HTTP fuzz", () => {
   }, 600_000);
 
   it(`answers ${AUTH_RUNS} random requests with token auth on: bad, anonymous and admin credentials`, async () => {
-    const password = "fuzz-admin-pw";
     const secured = workerWith({
       AUTH_MODE: "token",
       AUTH_CONFIG: JSON.stringify({
-        users: await usersWithPasswords({ admin: password, reader: "reader-pw" }),
-        admins: ["admin"],
+        users: await usersWithPasswords({ [FUZZ_ADMIN]: FUZZ_ADMIN_PASSWORD, "fuzz-reader": "reader-pw" }),
+        admins: [FUZZ_ADMIN],
         rules: [
           { repos: "fuzz-pre/**", anonymousPull: true },
-          { repos: "fuzz-w/**", pull: ["reader"] },
+          { repos: "fuzz-w/**", pull: ["fuzz-reader"] },
         ],
       }),
     });
-    const token = (await fetchToken(secured, [`repository:${W_APP}:pull,push`], basic("admin", password))).token;
-    const forged = await signHs256({ sub: "admin", access: [] }, "not-the-key");
+    const admin = basic(FUZZ_ADMIN, FUZZ_ADMIN_PASSWORD);
+    // Mostly the admin's token: tokens are not rate limited, so the wrong passwords drawn do not
+    // lock the fuzzer out of the routes behind the gate.
+    const scopes = [...world.pre, ...world.writable].map((r) => `repository:${r.name}:*`);
+    const token = (await fetchToken(secured, [...scopes, "registry:catalog:*"], admin)).token;
+    const forged = await signHs256({ sub: FUZZ_ADMIN, access: [] }, "not-the-key");
     const result = await fuzz(world, secured, AUTH_RUNS, [
-      basic("admin", password),
-      basic("reader", "reader-pw"),
       bearer(token),
+      admin,
+      basic("fuzz-reader", "reader-pw"),
       bearer(forged),
     ]);
     report("(AUTH_MODE=token)", result);

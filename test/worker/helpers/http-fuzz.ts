@@ -41,6 +41,13 @@ export interface FuzzRequest {
 
 export const BODY_DIGEST = "@BODY_DIGEST@";
 
+/**
+ * The admin of the auth phase. Sign-ins are rate limited per user name, and the fuzzer's wrong
+ * passwords lock its user out for a while: a name of its own keeps that from other test files.
+ */
+export const FUZZ_ADMIN = "fuzz-admin";
+export const FUZZ_ADMIN_PASSWORD = "fuzz-admin-pw";
+
 /** What the fuzzer knows of a repository it set up. */
 export interface RepoFacts {
   name: string;
@@ -385,7 +392,7 @@ const AUTHORIZATIONS = [
   "",
   "Basic",
   "Basic !!!",
-  `Basic ${btoa("admin:wrong")}`,
+  `Basic ${btoa(`${FUZZ_ADMIN}:wrong`)}`,
   `Basic ${btoa("nobody")}`,
   `Basic ${btoa(":")}`,
   "Bearer",
@@ -453,13 +460,8 @@ export function drawRequest(g: fc.GeneratorValue, world: FuzzWorld, extraAuth: r
   } else if (route < 97) {
     path = parts.uiPath(name);
   } else {
-    path = d.one([
-      `/token?service=registry.test&scope=repository:${name}:pull`,
-      "/token",
-      `/token?scope=${encodeURIComponent(d.ascii(30))}`,
-      "/admin/gc?dryRun=1",
-      "/admin/gc?dryRun=true",
-    ]);
+    path = d.chance(80) ? `/token${parts.tokenQuery(name)}` : d.one(["/admin/gc?dryRun=1", "/admin/gc?dryRun=true"]);
+    body = parts.tokenForm();
   }
   if (!body || method.toUpperCase() === "GET" || method.toUpperCase() === "HEAD") body = { kind: "none" };
   // A real collection would be a valid write to every repository, the pre-pushed ones too.
@@ -573,11 +575,55 @@ class Parts {
     return this.reference();
   }
 
+  tokenQuery(name: string): string {
+    const d = this.d;
+    const scope = d.one([
+      `repository:${name}:pull`,
+      `repository:${name}:pull,push`,
+      `repository:${name}:*`,
+      `repository:${name}:delete,bogus`,
+      "registry:catalog:*",
+      "repository::pull",
+      "repository:a:b:c:d",
+      ":",
+      "",
+      d.ascii(30),
+      Array(200).fill(`repository:${name}:pull`).join(" "),
+    ]);
+    const extra = d.one(["", "&offline_token=true", "&service=elsewhere", `&scope=${encodeURIComponent(d.ascii(10))}`]);
+    return d.one(["", `?service=registry.test&scope=${encodeURIComponent(scope)}${extra}`, `?scope=${scope}`]);
+  }
+
+  /** An OAuth2 form for POST /token: the grants it knows, with right, wrong and missing parts. */
+  tokenForm(): BodyRecipe {
+    const d = this.d;
+    const form = d.one([
+      `grant_type=password&username=${FUZZ_ADMIN}&password=${FUZZ_ADMIN_PASSWORD}&scope=repository%3Afuzz-w%2Fapp%3Apull`,
+      `grant_type=password&username=${FUZZ_ADMIN}&password=wrong`,
+      "grant_type=password&username=&password=",
+      "grant_type=password",
+      `grant_type=password&username=${FUZZ_ADMIN}&password=${FUZZ_ADMIN_PASSWORD}&access_type=offline`,
+      "grant_type=refresh_token&refresh_token=junk",
+      `grant_type=refresh_token&refresh_token=${"a.".repeat(500)}`,
+      "grant_type=client_credentials",
+      "grant_type=%ZZ&username=%",
+      "",
+      d.ascii(50),
+    ]);
+    return d.one([
+      (): BodyRecipe => ({ kind: "text", text: form }),
+      (): BodyRecipe => ({ kind: "bytes", bytes: [0x67, 0xff, 0x3d, 0xfe] }),
+      (): BodyRecipe => ({ kind: "padded", prefix: "grant_type=password&username=", size: 70_000, suffix: "x" }),
+      (): BodyRecipe => ({ kind: "none" }),
+    ])();
+  }
+
   /** A reference no push can be stored under: a digest its body does not have, or no tag at all. */
   refusedPutRef(): string {
     return this.d.one([
       () => this.randomDigest(),
-      () => this.junkDigest(),
+      // A junk digest without a colon ("sha256") is a valid tag: only those read as digests.
+      () => this.d.one(DIGEST_JUNK(this.d.hex(32)).filter((j) => /:|%3A/.test(j))),
       () => this.d.one(["t".repeat(129), "-x", ".x", "a%20b", "t%C3%BC", "x%2fy"]),
     ])();
   }
@@ -707,7 +753,9 @@ class Parts {
     if (d.chance(mayWrite(method) ? 60 : 10)) h["Content-Type"] = d.one(CONTENT_TYPES);
     if (d.chance(20)) h["Content-Range"] = d.one(CONTENT_RANGES);
     if (d.chance(5)) h["Content-Length"] = d.one(["0", "1", "5", "-1", "abc", "99999999999", "1e3"]);
-    if (d.chance(25)) h.Authorization = d.one([...AUTHORIZATIONS, ...extraAuth]);
+    // With auth on, valid credentials (extraAuth) are what gets a request past the gate to a route.
+    if (extraAuth.length && d.chance(50)) h.Authorization = extraAuth[0]!;
+    else if (d.chance(extraAuth.length ? 80 : 25)) h.Authorization = d.one([...AUTHORIZATIONS, ...extraAuth]);
     if (d.chance(10)) {
       h["If-None-Match"] = d.one([`"${this.digest()}"`, "*", "junk", `"${d.one(this.facts.manifests).digest}"`]);
     }
@@ -724,6 +772,11 @@ class Parts {
       (): BodyRecipe => ({ kind: "text", text: d.ascii(30) }),
       (): BodyRecipe => ({ kind: "noise", size: d.int(4096), seed: d.int(1 << 30) }),
       (): BodyRecipe => ({ kind: "bytes", bytes: [] }),
+      // What a layer's first bytes claim (gzip, zstd, a tar header) over bytes that are not one:
+      // the web view lists the files of whatever a fuzzed image names as a layer.
+      (): BodyRecipe => ({ kind: "bytes", bytes: [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, d.int(255), d.int(255)] }),
+      (): BodyRecipe => ({ kind: "bytes", bytes: [0x28, 0xb5, 0x2f, 0xfd, d.int(255)] }),
+      (): BodyRecipe => ({ kind: "padded", prefix: "file", size: 253, suffix: `ustar${"9".repeat(d.int(300))}` }),
       (): BodyRecipe => ({ kind: "noise", size: d.one([65_536, 1 << 20, 6 << 20]), seed: d.int(1 << 30) }),
     ])();
   }
@@ -802,6 +855,11 @@ class Parts {
       () => json(image(f.layers, { annotations: { "\u0000": "\ud800", "2dfs.partition.half": d.one(LABELS) } })),
       () => json(image([...f.layers.slice(0, -1), d.one(junkField?.junkFields ?? f.layers)])),
       () => json(image(f.layers.map((l) => ({ ...l, size: l.size + 1 })))),
+      // Any blob the repository holds (fuzzed ones too, once learned) as a layer of any kind.
+      () => {
+        const layerType = d.one([MediaType.OciLayerGzip, MediaType.OciLayerTar, MediaType.OciLayerZstd]);
+        return json(image([{ ...d.one(f.blobs), mediaType: layerType }]));
+      },
       () => ({ kind: "text", text: JSON.stringify(image()).replace(/"size":\d+/, '"size":-0') }),
       () => ({
         kind: "text",
@@ -815,6 +873,34 @@ class Parts {
       () => ({ kind: "bytes", bytes: [...new TextEncoder().encode(JSON.stringify(image()))] }),
     ];
     return d.chance(50) ? d.one(valid)() : d.one(invalid)();
+  }
+}
+
+/**
+ * What a valid write to a writable repository made, added to what the fuzzer draws from: a
+ * session it opened, a blob or manifest it stored. Later requests then reach state that only
+ * the run itself created (sessions in mid-upload, manifests over fuzzed blobs).
+ */
+export function learn(world: FuzzWorld, req: FuzzRequest, res: Response): void {
+  const pathname = new URL(req.path, ORIGIN).pathname;
+  const repo = world.writable.find((w) => pathname.startsWith(`/v2/${w.name}/`));
+  if (!repo) return;
+  const keep = <T>(list: T[], item: T) => {
+    list.push(item);
+    // Recent ones only: a long run should not dilute the set up state away.
+    if (list.length > 24) list.splice(4, 1);
+  };
+  const location = res.headers.get("Location") ?? "";
+  const session = /\/blobs\/uploads\/([0-9a-f-]{36})$/.exec(location);
+  if (res.status === 202 && session) keep(repo.uploads, session[1]!);
+  const digest = res.headers.get("Docker-Content-Digest");
+  if (res.status !== 201 || !digest || !isDigest(digest)) return;
+  const size = bodyBytes(req.body)?.byteLength ?? 0;
+  if (pathname.includes("/manifests/")) {
+    const mediaType = req.headers["Content-Type"] || MediaType.OciManifest;
+    keep(repo.manifests, { mediaType, digest, size });
+  } else if (!repo.blobs.some((b) => b.digest === digest)) {
+    keep(repo.blobs, { mediaType: "application/octet-stream", digest, size });
   }
 }
 
