@@ -12,8 +12,8 @@
  *
  *   HTTP_FUZZ_SEED=123 HTTP_FUZZ_RUNS=20000 npx vitest run --config vitest.worker.config.mts test/worker/http-fuzz.test.ts
  *
- * A failure prints the seed and the shrunk request; test/worker/http-fuzz-regressions.test.ts keeps
- * what it found.
+ * A failure prints the seed and the shrunk request. Keep what it finds, once fixed, as a named test
+ * in test/worker/http-fuzz-regressions.test.ts, checked with answerProblems like the run itself.
  */
 import { env } from "cloudflare:workers";
 import fc from "fast-check";

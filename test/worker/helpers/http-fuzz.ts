@@ -1,7 +1,7 @@
 /**
  * The HTTP fuzzer's request model (test/worker/http-fuzz.test.ts): requests drawn from fast-check,
  * small enough to print when one fails (a body is a recipe, built when the request is sent), and
- * the checks every answer must pass, shared with the regression tests of what the fuzzer found.
+ * the checks every answer must pass, for the run and for regression tests of what it finds.
  *
  * Repositories come in two kinds. Pre-pushed ones hold the state whose survival the run checks:
  * they are read with anything, but written only with requests that must be refused (an invalid
