@@ -42,9 +42,17 @@ import {
 } from "./helpers/http-fuzz.ts";
 import { call, expectStatus, registry, worker } from "./helpers/registry.ts";
 
-const SEED = Number(env.HTTP_FUZZ_SEED ?? 19);
+/** An integer setting from the environment of `vitest` (vitest.worker.config.mts), or its default. */
+function setting(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, not "${value}"`);
+  return n;
+}
+
+const SEED = setting("HTTP_FUZZ_SEED", env.HTTP_FUZZ_SEED, 19);
 /** About 30 s of requests; HTTP_FUZZ_RUNS asks for more or fewer. */
-const RUNS = Number(env.HTTP_FUZZ_RUNS ?? 5000);
+const RUNS = setting("HTTP_FUZZ_RUNS", env.HTTP_FUZZ_RUNS, 5000);
 /** The auth phase is slower per request (password checks, tokens) and needs fewer to cover its paths. */
 const AUTH_RUNS = Math.max(1, Math.round(RUNS / 6));
 
