@@ -96,7 +96,10 @@ export async function putBlocks(
       if (!block) break;
       copied += block.byteLength;
       await onBlock(block);
-      inFlight.push(writer.write(block));
+      const written = writer.write(block);
+      // Awaited below; when the copy stops first, the abort rejects it, and that is no failure.
+      written.catch(() => undefined);
+      inFlight.push(written);
       if (inFlight.length >= 2) await inFlight.shift();
     }
     if (copied < length) {

@@ -200,7 +200,7 @@ async function digestProblems(req: FuzzRequest, res: Response, bytes: Uint8Array
 
 // ---- drawing requests --------------------------------------------------------------------------
 
-/** Imperative draws from fast-check's generator: every choice shrinks towards the first option. */
+/** Imperative draws from fast-check's generator: every choice shrinks towards the first option, every chance towards no. */
 class Draw {
   private readonly g: fc.GeneratorValue;
   constructor(g: fc.GeneratorValue) {
@@ -212,8 +212,9 @@ class Draw {
   one<T>(items: readonly T[]): T {
     return items[this.int(items.length - 1)]!;
   }
+  /** Shrinks towards false: a shrunk case keeps only the headers and options it needs. */
   chance(percent: number): boolean {
-    return this.int(99) < percent;
+    return this.int(99) >= 100 - percent;
   }
   hex(bytes: number): string {
     const raw = this.g(fc.uint8Array, { minLength: bytes, maxLength: bytes });
