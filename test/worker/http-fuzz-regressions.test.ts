@@ -3,26 +3,13 @@
  * answerProblems as the run, and with whatever else went wrong where the answer cannot show it.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { answerProblems, send, type FuzzRequest } from "./helpers/http-fuzz.ts";
+import { answerProblems, send, watchUnhandled, type FuzzRequest } from "./helpers/http-fuzz.ts";
 import { MiB, randomBytes, streamOf } from "./helpers/bytes.ts";
 import { call, expectOciError, registry, uniqueRepo } from "./helpers/registry.ts";
 
-/**
- * Promise rejections nobody handled inside the Worker while a test ran: the test isolate runs the
- * Worker, so they reach this global. workerd only logs them, and the client sees a fine answer.
- */
-const unhandled: unknown[] = [];
-const record = (e: PromiseRejectionEvent): void => void unhandled.push(e.reason);
-
-beforeEach(() => {
-  unhandled.length = 0;
-  addEventListener("unhandledrejection", record);
-});
-
-afterEach(() => removeEventListener("unhandledrejection", record));
-
-/** Lets the isolate report the rejections of the request just answered. */
-const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
+let unhandled: ReturnType<typeof watchUnhandled>;
+beforeEach(() => void (unhandled = watchUnhandled()));
+afterEach(() => unhandled.stop());
 
 describe("HTTP fuzz regressions", () => {
   it("a body that ends before its Content-Length leaves no unhandled rejection behind (the blocks still in flight)", async () => {
@@ -37,8 +24,7 @@ describe("HTTP fuzz regressions", () => {
       body: streamOf(randomBytes(3 * MiB + 5)),
     });
     await expectOciError(res, 400, "SIZE_INVALID");
-    await settle();
-    expect(unhandled.map(String)).toEqual([]);
+    expect(await unhandled.take()).toEqual([]);
   });
 
   it("a monolithic POST whose body ends early is refused the same way, with nothing left unhandled", async () => {
@@ -54,7 +40,6 @@ describe("HTTP fuzz regressions", () => {
     const res = await send(req, call);
     expect(res).not.toBe("unsendable");
     expect(await answerProblems(req, res as Response)).toEqual([]);
-    await settle();
-    expect(unhandled.map(String)).toEqual([]);
+    expect(await unhandled.take()).toEqual([]);
   });
 });

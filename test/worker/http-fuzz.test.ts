@@ -35,6 +35,7 @@ import {
   mayWrite,
   requests,
   send,
+  watchUnhandled,
   type Call,
   type FuzzRequest,
   type FuzzWorld,
@@ -197,6 +198,7 @@ async function fuzz(world: FuzzWorld, via: Call, runs: number, extraAuth: readon
   let sent = 0;
   let broken: FuzzRequest | undefined;
   const started = Date.now();
+  const unhandled = watchUnhandled();
   const property = fc.asyncProperty(requests(world, extraAuth), async (req) => {
     // Once the pre-pushed state is broken every later request looks guilty: report the first.
     if (broken) throw new Error(`pre-pushed state changed by ${JSON.stringify(broken).slice(0, 2000)}`);
@@ -209,6 +211,7 @@ async function fuzz(world: FuzzWorld, via: Call, runs: number, extraAuth: readon
     count(String(res.status));
     learn(world, req, res);
     const problems = await answerProblems(req, res);
+    problems.push(...(await unhandled.take()).map((r) => `left an unhandled rejection: ${r}`));
     if (mayWrite(req.method)) {
       const after = await preState(world);
       const changed = diff(pre, after);
@@ -225,6 +228,8 @@ async function fuzz(world: FuzzWorld, via: Call, runs: number, extraAuth: readon
   } catch (e) {
     console.log(`HTTP fuzz failed with seed ${SEED} (HTTP_FUZZ_SEED=${SEED} replays it)`);
     throw e;
+  } finally {
+    unhandled.stop();
   }
   return { histogram, sent, ms: Date.now() - started };
 }

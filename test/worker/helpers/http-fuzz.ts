@@ -141,6 +141,25 @@ export async function send(req: FuzzRequest, via: Call): Promise<Response | "uns
 
 // ---- what every answer must be -----------------------------------------------------------------
 
+/**
+ * Promise rejections nobody handled inside the Worker: the test isolate runs the Worker, so they
+ * reach this global. workerd only logs them and the client sees a fine answer, so they are
+ * watched for here. `take` answers (and forgets) those seen since the last call.
+ */
+export function watchUnhandled(): { take(): Promise<string[]>; stop(): void } {
+  const seen: string[] = [];
+  const record = (e: PromiseRejectionEvent): void => void seen.push(String(e.reason));
+  addEventListener("unhandledrejection", record);
+  return {
+    async take() {
+      // The isolate reports a rejection once the task that left it has run to its end.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      return seen.splice(0);
+    },
+    stop: () => removeEventListener("unhandledrejection", record),
+  };
+}
+
 const CODES = new Set(Object.keys(ERROR_CODES));
 
 /**
