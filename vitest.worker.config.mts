@@ -19,6 +19,9 @@ export default defineConfig({
           ...(process.env.INTERLEAVING_SEEDS ? { INTERLEAVING_SEEDS: process.env.INTERLEAVING_SEEDS } : {}),
           // The seed of the fault matrix's order (test/worker/storage-faults.test.ts); unset, a random one.
           ...(process.env.FAULT_SEED ? { FAULT_SEED: process.env.FAULT_SEED } : {}),
+          // The seed and request count of test/worker/http-fuzz.test.ts (CONTRIBUTING.md); unset, its defaults.
+          ...(process.env.HTTP_FUZZ_SEED ? { HTTP_FUZZ_SEED: process.env.HTTP_FUZZ_SEED } : {}),
+          ...(process.env.HTTP_FUZZ_RUNS ? { HTTP_FUZZ_RUNS: process.env.HTTP_FUZZ_RUNS } : {}),
         },
         // LOGIN_LIMITER comes from wrangler.toml. This one has the shortest window the binding
         // allows, so a test can wait it out (test/worker/auth-rate-limit.test.ts).

@@ -58,12 +58,12 @@ export async function pushReferrer(
   return { manifest: img.descriptor, blob: img.blobs[0]! };
 }
 
-/** Every key in the bucket, with what would show a change: size, etag and upload time. */
-export async function snapshotBucket(): Promise<Map<string, string>> {
+/** Every key in the bucket (or under `prefix`), with what would show a change: size, etag and upload time. */
+export async function snapshotBucket(prefix = ""): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   let cursor: string | undefined;
   do {
-    const page = await env.BLOBS.list({ ...(cursor ? { cursor } : {}), include: ["customMetadata"] });
+    const page = await env.BLOBS.list({ prefix, ...(cursor ? { cursor } : {}), include: ["customMetadata"] });
     for (const o of page.objects) {
       out.set(o.key, `${o.size} ${o.etag} ${o.uploaded.getTime()} ${JSON.stringify(o.customMetadata)}`);
     }

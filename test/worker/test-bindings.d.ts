@@ -8,6 +8,9 @@ declare global {
       INTERLEAVING_SEEDS?: string;
       /** The order storage-faults.test.ts runs its cases in; unset, a random seed (printed). */
       FAULT_SEED?: string;
+      /** The seed of http-fuzz.test.ts, and how many requests it sends. */
+      HTTP_FUZZ_SEED?: string;
+      HTTP_FUZZ_RUNS?: string;
     }
   }
 }
