@@ -110,7 +110,7 @@ async function expectDeleted(res: Response): Promise<void> {
   expect([202, 404], await res.clone().text()).toContain(res.status);
 }
 
-/** A 2DFS image of one manifest: two base layers, a field of two small allotments. */
+/** A 2DFS image of one manifest: a base layer and a field of two small allotments. */
 let tdfsBuilt: Promise<BuiltImage> | undefined;
 function tdfsImage(): Promise<BuiltImage> {
   tdfsBuilt ??= anImage()
@@ -123,6 +123,7 @@ function tdfsImage(): Promise<BuiltImage> {
   return tdfsBuilt;
 }
 
+/** Pushes a config and `layer` to `repo`; answers the manifest that names them, not pushed yet. */
 async function pushPlain(f: FaultWorld, repo: string, layer: Blob): Promise<{ manifest: string; digest: Digest }> {
   const config = await blobs.config;
   for (const b of [config, layer]) await expectCreated(await client.monolithic(f.w, repo, b), b.digest);
