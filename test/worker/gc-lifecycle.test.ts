@@ -14,6 +14,7 @@ import { gcRoute } from "../../worker/gc/route.ts";
 import type { GcReport } from "../../worker/gc/report.ts";
 import worker from "../../worker/index.ts";
 import { keys } from "../../worker/storage/keys.ts";
+import { createStore } from "../../worker/storage/store.ts";
 import type { UploadSession } from "../../worker/storage/uploads.ts";
 import { randomLayer } from "../helpers/images/builder.ts";
 import { worker as registry } from "./helpers/registry.ts";
@@ -142,6 +143,26 @@ describe("derived objects", () => {
     const report = await collect(env.BLOBS, NOW, { now: later });
     expect(await keysUnder(keys.derivedPrefix)).toEqual(new Set([keys.derivedManifest("life/models", d2)]));
     expect(report.freed.derived).toEqual({ objects: 2, bytes: 4 });
+  });
+
+  it("are stamped and refreshed by the store's clock, the time the collector judges them by", async () => {
+    // A clock far from the wall clock: lastAccess taken from Date.now() would make a partition
+    // written "now" by this clock look years old, or from the future, to a collection at its time.
+    let now = Date.UTC(2030, 0, 1);
+    const store = createStore({ bucket: env.BLOBS, clock: { now: () => now, sleep: async () => undefined } });
+    const bytes = new TextEncoder().encode("{}");
+    const content = { bytes, digest: await sha256(bytes), size: bytes.byteLength };
+    const key = keys.derivedBlob("life/models", content.digest);
+    const lastAccess = async (): Promise<string | undefined> => (await env.BLOBS.head(key))?.customMetadata?.lastAccess;
+
+    await store.derived.putBlob("life/models", content);
+    expect(await lastAccess()).toBe(String(now));
+    now += 2 * DAY;
+    expect(await store.derived.statBlob("life/models", content.digest)).not.toBeNull();
+    expect(await lastAccess()).toBe(String(now));
+    const report = await collect(env.BLOBS, NOW, { now: now + NOW.derivedTtlMs - DAY });
+    expect(report.freed.derived).toEqual({ objects: 0, bytes: 0 });
+    expect(await keysUnder(keys.derivedPrefix)).toEqual(new Set([key]));
   });
 });
 

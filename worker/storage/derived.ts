@@ -7,6 +7,7 @@ import type { Digest } from "../../core/oci/digest.ts";
 import type { Content } from "../../core/tdfs/partition.ts";
 import type { BlobInfo } from "./blobs.ts";
 import type { Bucket } from "./bucket.ts";
+import type { Clock } from "./clock.ts";
 import { keys } from "./keys.ts";
 import type { StoredManifest } from "./manifests.ts";
 
@@ -31,8 +32,12 @@ const TOUCH_INTERVAL_MS = 24 * 3600 * 1000;
 
 export class DerivedStore {
   private readonly bucket: Bucket;
-  constructor(bucket: Bucket) {
+  // The Store's clock, as for every other record: the collector judges lastAccess by its own
+  // `now`, so both must read the same time (a logical one in the harness).
+  private readonly clock: Clock;
+  constructor(bucket: Bucket, clock: Clock) {
     this.bucket = bucket;
+    this.clock = clock;
   }
 
   /**
@@ -42,7 +47,7 @@ export class DerivedStore {
   async putManifest(name: string, content: Content, mediaType: string, provenance?: Provenance): Promise<void> {
     await this.bucket.put(keys.derivedManifest(name, content.digest), content.bytes, {
       httpMetadata: { contentType: mediaType },
-      customMetadata: { ...provenance, lastAccess: String(Date.now()) },
+      customMetadata: { ...provenance, lastAccess: String(this.clock.now()) },
     });
   }
 
@@ -51,7 +56,7 @@ export class DerivedStore {
     const obj = await this.bucket.get(key);
     if (!obj) return null;
     const bytes = new Uint8Array(await obj.arrayBuffer());
-    if (stale(obj)) await this.rewrite(key, bytes, obj);
+    if (this.stale(obj)) await this.rewrite(key, bytes, obj);
     const provenance = provenanceOf(obj);
     return { digest, mediaType: obj.httpMetadata?.contentType ?? "", bytes, ...(provenance ? { provenance } : {}) };
   }
@@ -66,21 +71,21 @@ export class DerivedStore {
   async touchManifest(name: string, digest: Digest): Promise<boolean> {
     const key = keys.derivedManifest(name, digest);
     const head = await this.bucket.head(key);
-    if (head && stale(head)) await this.refresh(key);
+    if (head && this.stale(head)) await this.refresh(key);
     return head !== null;
   }
 
   async putBlob(name: string, content: Content): Promise<void> {
     await this.bucket.put(keys.derivedBlob(name, content.digest), content.bytes, {
       httpMetadata: { contentType: "application/octet-stream" },
-      customMetadata: { lastAccess: String(Date.now()) },
+      customMetadata: { lastAccess: String(this.clock.now()) },
     });
   }
 
   async statBlob(name: string, digest: Digest): Promise<BlobInfo | null> {
     const key = keys.derivedBlob(name, digest);
     const head = await this.bucket.head(key);
-    if (head && stale(head)) await this.refresh(key);
+    if (head && this.stale(head)) await this.refresh(key);
     return head ? { digest, size: head.size, compression: "none", loc: key, pieces: 1 } : null;
   }
 
@@ -95,11 +100,15 @@ export class DerivedStore {
     if (obj) await this.rewrite(key, new Uint8Array(await obj.arrayBuffer()), obj);
   }
 
+  private stale(o: R2Object): boolean {
+    return this.clock.now() - Number(o.customMetadata?.lastAccess ?? 0) > TOUCH_INTERVAL_MS;
+  }
+
   /** The same bytes and metadata with a fresh lastAccess (provenance kept). */
   private async rewrite(key: string, bytes: Uint8Array, was: R2Object): Promise<void> {
     await this.bucket.put(key, bytes, {
       httpMetadata: was.httpMetadata ?? {},
-      customMetadata: { ...was.customMetadata, lastAccess: String(Date.now()) },
+      customMetadata: { ...was.customMetadata, lastAccess: String(this.clock.now()) },
     });
   }
 }
@@ -108,8 +117,4 @@ function provenanceOf(o: R2Object): Provenance | undefined {
   const { source, image, selection } = o.customMetadata ?? {};
   if (!source || selection === undefined) return undefined;
   return { source: source as Digest, image: (image ?? source) as Digest, selection };
-}
-
-function stale(o: R2Object): boolean {
-  return Date.now() - Number(o.customMetadata?.lastAccess ?? 0) > TOUCH_INTERVAL_MS;
 }

@@ -69,7 +69,7 @@ export function createStore({
     uploads: new UploadStore(bucket, blobs, clock, config.uploadTtlSeconds),
     manifests: new ManifestStore(bucket, clock),
     catalog: new Catalog(bucket),
-    derived: new DerivedStore(bucket),
+    derived: new DerivedStore(bucket, clock),
     facts: new FieldFactsStore(bucket),
     partitionCache: new PartitionCache(kv),
     edgeCache: new EdgeCache(config.cacheMaxBlobBytes),
