@@ -351,6 +351,34 @@ describe("signed partitions: the trust chain reaches the device", () => {
     expect(nodeVerify("sha256", payload, createPublicKey(other.pem), signature)).toBe(false);
   });
 
+  it("a second signer's .sig layer is appended: the first signer's stays, and each verifies with its own key", async () => {
+    const repo = "e2e/cosigned";
+    await pushSigned(repo, owner, PASS.owner);
+    const r = await cli.run(["sign", ref("v1--jetson", repo), "--key", other.key], {
+      env: { TDFS_KEY_PASSPHRASE: PASS.other },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const digest = await digestOf("v1--jetson", repo);
+    const sig = await manifestJson(repo, `sha256-${digest.slice(7)}.sig`);
+    const layers = sig.layers as { digest: string; annotations: Record<string, string> }[];
+    // Which key each layer verifies under, in order: the owner's first, then the one appended.
+    const verdicts = await Promise.all(
+      layers.map(async (layer) => {
+        const payload = await blob(repo, layer.digest);
+        const signature = Buffer.from(layer.annotations["dev.cosignproject.cosign/signature"]!, "base64");
+        return [owner, other].map((k) => nodeVerify("sha256", payload, createPublicKey(k.pem), signature));
+      }),
+    );
+    expect(verdicts).toEqual([
+      [true, false],
+      [false, true],
+    ]);
+    for (const keys of [owner, other]) {
+      const fleet = await fleetVerify({ ...policy(keys), repository: `${registry.host}/${repo}` }, repo, "v1--jetson");
+      expect(fleet.simpleSigning && fleet.bundle).toBe(true);
+    }
+  });
+
   it("verify accepts either format alone", async () => {
     const repo = "e2e/formats";
     await pushUnsigned(repo);
