@@ -29,7 +29,7 @@ import type { Digest } from "../../core/oci/digest.ts";
 import { parseErrorBody } from "../../core/oci/errors.ts";
 import { sha256Of } from "../helpers/oci.ts";
 import { REPO_ROOT, sleep } from "../helpers/process.ts";
-import { startRegistry, type Registry } from "../helpers/wrangler-dev.ts";
+import { logWith, startRegistry, type Registry } from "../helpers/wrangler-dev.ts";
 
 /** What a fresh clone has that `wrangler dev` reads: copied, so the test may add .dev.vars beside them. */
 const COPIED = ["wrangler.toml", ".dev.vars.example"];
@@ -143,13 +143,6 @@ async function token(reg: Registry, who: { user: string; password: string }, sco
   const res = await fetch(`${reg.url}/token?${query}`, { headers: { Authorization: basic(who) } });
   expect(res.status, await res.clone().text()).toBe(200);
   return `Bearer ${((await res.json()) as { token: string }).token}`;
-}
-
-/** The Worker log once it holds `text`: workerd's console reaches wrangler's output a moment after the answer. */
-async function logWith(reg: Registry, text: string): Promise<string> {
-  const deadline = Date.now() + 10_000;
-  while (!reg.log().includes(text) && Date.now() < deadline) await sleep(100);
-  return reg.log();
 }
 
 // ---- the tests ------------------------------------------------------------------------------

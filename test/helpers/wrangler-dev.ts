@@ -142,6 +142,11 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
 
   try {
     await waitUntilServing(url, child, launcher, opts.startTimeoutMs ?? 60_000);
+    // npm start prints its ready line (and any warning after it) once Miniflare's ready resolves,
+    // a moment after workerd already answers: tests that read that line must find it there.
+    if (launcher === "npm start" && !(await logWith({ log }, "registry: ready on")).includes("registry: ready on")) {
+      throw new Error("npm start answered but never said it was ready");
+    }
   } catch (e) {
     await stop();
     throw new Error(`${(e as Error).message}\n${launcher} log (${logPath}):\n${tail(log(), 30)}`);
@@ -169,6 +174,13 @@ function envFile(secrets: Record<string, string>): string {
  * registry's own (it sends Docker-Distribution-API-Version), such as its 503 when auth is on
  * without its secrets.
  */
+/** The log once it holds `text` (or after `timeoutMs`): output reaches the log a moment after an answer. */
+export async function logWith(reg: { log(): string }, text: string, timeoutMs = 10_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  while (!reg.log().includes(text) && Date.now() < deadline) await sleep(100);
+  return reg.log();
+}
+
 async function waitUntilServing(url: string, child: ChildProcess, launcher: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = "no answer";
